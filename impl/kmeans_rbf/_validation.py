@@ -1,0 +1,117 @@
+"""Argument checks shared by the NumPy reference and the torch implementation.
+
+Every public function validates its arguments here, once, and then calls a private
+twin that computes. The checks work on NumPy arrays and torch tensors alike, so the
+error messages are the same whichever backend a user calls.
+"""
+
+import math
+import numbers
+
+import numpy as np
+
+KINDS = ("hard", "softmax", "entmax15")
+
+
+def _namespace(a):
+    """The array module of ``a``: torch for a tensor, NumPy otherwise."""
+    if type(a).__module__.startswith("torch"):
+        import torch
+
+        return torch
+    return np
+
+
+def check_kind(kind, allowed=KINDS):
+    if not isinstance(kind, str) or kind not in allowed:
+        raise ValueError(f"kind must be one of {', '.join(map(repr, allowed))}; got {kind!r}")
+    return kind
+
+
+def check_temperature(temperature, kind="softmax", name="temperature"):
+    """A finite temperature > 0 as a float; None is accepted for kind='hard' only."""
+    if temperature is None:
+        if kind == "hard":
+            return None
+        raise ValueError(f"{name} is required for kind={kind!r} (a finite number > 0)")
+    if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
+        if getattr(temperature, "ndim", None) == 0 or getattr(temperature, "shape", None) == ():
+            temperature = temperature.item()
+        else:
+            raise TypeError(f"{name} must be a real number; got {type(temperature).__name__}")
+    value = float(temperature)
+    if math.isnan(value) or math.isinf(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite number > 0; got {temperature!r}")
+    return value
+
+
+def check_temperatures(temperatures, kind):
+    """A non-empty 1-D sequence of valid temperatures, as a list of floats."""
+    values = np.atleast_1d(np.asarray(temperatures, dtype=object))
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(
+            f"temperatures must be a non-empty 1-D sequence; got shape {values.shape}"
+        )
+    return [check_temperature(t, kind, name=f"temperatures[{i}]") for i, t in enumerate(values)]
+
+
+def check_count(value, name, minimum=0):
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be an integer; got {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}; got {value}")
+    return int(value)
+
+
+def check_finite(a, name):
+    xp = _namespace(a)
+    if not bool(xp.isfinite(a).all()):
+        what = "NaN" if bool(xp.isnan(a).any()) else "inf"
+        raise ValueError(f"{name} contains {what}; every entry must be finite")
+
+
+def check_points(a, name):
+    """A finite (rows, features) array with at least one row and one feature."""
+    if a.ndim != 2:
+        raise ValueError(
+            f"{name} must be 2-D (n_{'points' if name == 'X' else 'centres'}, n_features); "
+            f"got {a.ndim}-D with shape {tuple(a.shape)}"
+        )
+    if a.shape[0] == 0:
+        raise ValueError(f"{name} is empty: it has no rows (shape {tuple(a.shape)})")
+    if a.shape[1] == 0:
+        raise ValueError(f"{name} has no features (shape {tuple(a.shape)})")
+    check_finite(a, name)
+
+
+def check_data_and_centres(X, C):
+    check_points(X, "X")
+    check_points(C, "C")
+    if X.shape[1] != C.shape[1]:
+        raise ValueError(
+            f"X and C must have the same number of features; "
+            f"X has {X.shape[1]}, C has {C.shape[1]}"
+        )
+
+
+def check_logits(Z, name="Z"):
+    """Rows on the last axis, each with a finite entry; -inf allowed, NaN and +inf not."""
+    xp = _namespace(Z)
+    if Z.ndim == 0 or Z.shape[-1] == 0:
+        raise ValueError(f"{name} must have a non-empty last axis; got shape {tuple(Z.shape)}")
+    if bool(xp.isnan(Z).any()):
+        raise ValueError(f"{name} contains NaN")
+    if bool(xp.isposinf(Z).any()):
+        raise ValueError(f"{name} contains +inf; only -inf (an excluded entry) is allowed")
+    if bool(xp.isneginf(Z).all(-1).any()):
+        raise ValueError(f"{name} has a row where every entry is -inf; no distribution fits it")
+
+
+def check_distances_finite(d):
+    """Squared distances beyond the dtype's range are an overflow, never a silent inf."""
+    xp = _namespace(d)
+    if not bool(xp.isfinite(d).all()):
+        raise OverflowError(
+            "squared distances between X and C overflow the floating-point range; "
+            "rescale X and C (the results are scale-equivariant with temperature ~ scale**2)"
+        )

@@ -1,0 +1,494 @@
+"""NumPy reference: the ground truth of kmeans-rbf, in float64, written to read like MATH.md.
+
+Notation (``../shared/MATH.md``): data ``X`` (N, D), centres ``C`` (K, D), squared
+distances ``d_ik = ||x_i - c_k||^2``, temperature ``T > 0``, logits ``z_ik = -d_ik / T``,
+responsibilities ``r_i = map(z_i)`` with map one of ``hard`` (one-hot on the nearest
+centre, ties to the lowest index), ``softmax`` or ``entmax15`` (alpha-entmax, alpha = 1.5).
+
+* hard objective (K-Means)  ``J(C)   = (1/N) sum_i min_k d_ik``
+* RBF objective             ``L_T(C) = (1/N) sum_i sum_k r_ik(C) d_ik``
+* free energy               ``F_T(C) = (1/N) sum_i min_{p in simplex} [p . d_i - T H(p)]``
+  with H the Shannon entropy (softmax) or the Tsallis 1.5-entropy (entmax15).
+
+Every public function validates its arguments and converts them to float64; a private
+twin of the same name with a leading underscore computes. Since softmax and entmax are
+invariant to adding a constant to a row, logits are formed from the *regret*
+``d_ik - min_l d_il``: the row maximum is then exactly 0 and no ``inf - inf`` can arise
+at tiny temperatures or huge coordinates.
+"""
+
+import numpy as np
+
+from . import _validation as check
+
+__all__ = [
+    "squared_distances",
+    "assign",
+    "softmax",
+    "entmax15",
+    "sparsemax",
+    "responsibilities",
+    "objective",
+    "free_energy",
+    "gradient",
+    "free_energy_gradient",
+    "lloyd_step",
+    "soft_step",
+    "kmeans",
+    "anneal",
+]
+
+
+def _as_float64(a, name):
+    if np.iscomplexobj(a):
+        raise TypeError(f"{name} must be real; got a complex array")
+    try:
+        return np.asarray(a, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise TypeError(f"{name} must be an array of real numbers: {error}") from None
+
+
+def _data_and_centres(X, C):
+    X, C = _as_float64(X, "X"), _as_float64(C, "C")
+    check.check_data_and_centres(X, C)
+    return X, C
+
+
+# --- distances and assignment ----------------------------------------------------------
+
+
+def squared_distances(X, C):
+    """Squared Euclidean distances ``d_ik = ||x_i - c_k||^2``.
+
+    Computed from the differences ``x_i - c_k`` (not from ``|x|^2 - 2 x.c + |c|^2``) so
+    that equal distances, e.g. on grid data, come out exactly equal.
+
+    Parameters
+    ----------
+    X : array_like, shape (N, D)
+    C : array_like, shape (K, D)
+
+    Returns
+    -------
+    d : ndarray, shape (N, K), float64, ``d >= 0``.
+
+    Examples
+    --------
+    >>> squared_distances([[0.0], [1.0]], [[0.0], [2.0]])
+    array([[0., 4.],
+           [1., 1.]])
+    """
+    X, C = _data_and_centres(X, C)
+    return _squared_distances(X, C)
+
+
+def _squared_distances(X, C):
+    differences = X[:, None, :] - C[None, :, :]
+    d = np.sum(differences**2, axis=2)
+    check.check_distances_finite(d)
+    return d
+
+
+def assign(X, C):
+    """Index of the nearest centre of every point, ``argmin_k d_ik``; ties go to the lowest k.
+
+    Returns
+    -------
+    labels : ndarray, shape (N,), int64, values in ``[0, K)``.
+
+    Examples
+    --------
+    >>> assign([[0.0], [1.0], [2.0]], [[0.0], [2.0]])   # x = 1 is a tie: lowest index
+    array([0, 0, 1])
+    """
+    X, C = _data_and_centres(X, C)
+    return _assign(_squared_distances(X, C))
+
+
+def _assign(d):
+    return np.argmin(d, axis=1)  # argmin returns the first minimum: the lowest index
+
+
+# --- maps from logits to the simplex ---------------------------------------------------
+
+
+def softmax(Z):
+    """Softmax of every row (last axis): ``p_k = exp(z_k) / sum_l exp(z_l)``.
+
+    The maximiser of ``p . z + H(p)`` over the simplex, H the Shannon entropy.
+    ``-inf`` entries get probability 0; a row needs at least one finite entry.
+
+    Examples
+    --------
+    >>> softmax([0.0, -np.inf, np.log(3.0)])
+    array([0.25, 0.  , 0.75])
+    """
+    Z = _as_float64(Z, "Z")
+    check.check_logits(Z)
+    return _softmax(Z)
+
+
+def _softmax(Z):
+    E = np.exp(Z - Z.max(axis=-1, keepdims=True))
+    return E / E.sum(axis=-1, keepdims=True)
+
+
+def _log_softmax(Z):
+    shifted = Z - Z.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def entmax15(Z):
+    """1.5-entmax of every row (last axis), by the exact sort-based algorithm.
+
+    ``entmax15(z) = argmax_{p in simplex} p . z + H_1.5(p)`` with the Tsallis entropy
+    ``H_1.5(p) = (4/3) (1 - sum_k p_k^1.5)``. The solution is ``p_k = [z_k/2 - tau]_+^2``
+    with the threshold tau fixed by ``sum_k p_k = 1`` (Peters, Niculae & Martins 2019).
+    It is sparse: ``p_k = 0`` whenever ``z_k <= max_l z_l - 2``. ``-inf`` entries get 0.
+
+    Examples
+    --------
+    >>> entmax15([0.0, -0.4, -5.0]).round(12)   # (0.8^2, 0.6^2, 0): tau = -0.8
+    array([0.64, 0.36, 0.  ])
+    """
+    Z = _as_float64(Z, "Z")
+    check.check_logits(Z)
+    return _entmax15(Z)
+
+
+def _entmax15(Z):
+    u = (Z - Z.max(axis=-1, keepdims=True)) / 2
+    # tau >= max u - 1 = -1 (at tau = -1 the largest entry alone has mass 1), so entries
+    # below -1 are outside the support: clipping them to -1 leaves tau unchanged and keeps
+    # -inf and huge spreads out of the sums below.
+    u_sorted = -np.sort(-np.maximum(u, -1.0), axis=-1)
+    k = np.arange(1, u.shape[-1] + 1)
+    mean = np.cumsum(u_sorted, axis=-1) / k
+    mean_of_squares = np.cumsum(u_sorted**2, axis=-1) / k
+    # tau_k solves sum_{j<=k} (u_(j) - tau)^2 = 1 on the branch tau < mean.
+    delta = (1 - k * (mean_of_squares - mean**2)) / k
+    tau = mean - np.sqrt(np.maximum(delta, 0.0))
+    # tau_k < u_(k) holds exactly for k <= support size.
+    support_size = np.sum(tau < u_sorted, axis=-1, keepdims=True)
+    tau_star = np.take_along_axis(tau, support_size - 1, axis=-1)
+    return np.maximum(u - tau_star, 0.0) ** 2
+
+
+def sparsemax(Z):
+    """Sparsemax (2-entmax) of every row: the Euclidean projection of z onto the simplex.
+
+    ``p_k = [z_k - tau]_+`` with tau fixed by ``sum_k p_k = 1``. ``-inf`` entries get 0.
+
+    Examples
+    --------
+    >>> sparsemax([0.0, -0.5, -3.0])
+    array([0.75, 0.25, 0.  ])
+    """
+    Z = _as_float64(Z, "Z")
+    check.check_logits(Z)
+    return _sparsemax(Z)
+
+
+def _sparsemax(Z):
+    u = Z - Z.max(axis=-1, keepdims=True)
+    # As in _entmax15: tau >= -1, so clipping entries below -1 leaves tau unchanged.
+    u_sorted = -np.sort(-np.maximum(u, -1.0), axis=-1)
+    k = np.arange(1, u.shape[-1] + 1)
+    tau = (np.cumsum(u_sorted, axis=-1) - 1) / k
+    support_size = np.sum(tau < u_sorted, axis=-1, keepdims=True)
+    tau_star = np.take_along_axis(tau, support_size - 1, axis=-1)
+    return np.maximum(u - tau_star, 0.0)
+
+
+_MAPS = {"softmax": _softmax, "entmax15": _entmax15}
+
+
+# --- responsibilities, objectives, free energy -----------------------------------------
+
+
+def _regret(d):
+    return d - d.min(axis=1, keepdims=True)
+
+
+def _logits(d, temperature):
+    """``z_ik = -(d_ik - min_l d_il) / T``: the logits -d/T shifted so the row maximum is 0."""
+    return -_regret(d) / temperature
+
+
+def responsibilities(X, C, temperature=None, kind="hard"):
+    """Responsibilities ``r_ik``: each row of the map applied to ``z_i = -d_i / T``.
+
+    ``kind='hard'`` is one-hot on ``assign(X, C)`` (temperature ignored; may be None).
+    Rows lie on the simplex; ``argmax_k r_ik`` is a nearest centre for every T > 0.
+
+    Returns
+    -------
+    r : ndarray, shape (N, K), float64.
+
+    Examples
+    --------
+    >>> responsibilities([[0.0]], [[0.0], [2.0]], temperature=10.0, kind="entmax15").round(12)
+    array([[0.64, 0.36]])
+    """
+    check.check_kind(kind)
+    temperature = check.check_temperature(temperature, kind)
+    X, C = _data_and_centres(X, C)
+    return _responsibilities(_squared_distances(X, C), temperature, kind)
+
+
+def _responsibilities(d, temperature, kind):
+    if kind == "hard":
+        return np.eye(d.shape[1])[_assign(d)]
+    return _MAPS[kind](_logits(d, temperature))
+
+
+def objective(X, C, temperature=None, kind="hard"):
+    """The RBF objective ``L_T(C) = (1/N) sum_i sum_k r_ik(C) d_ik`` (mean over points).
+
+    For ``kind='hard'`` this is the K-Means objective ``J(C) = (1/N) sum_i min_k d_ik``.
+    Always ``J <= L_T``; for entmax15 ``L_T = J`` exactly once every point's two smallest
+    distances differ by at least 2T.
+
+    Examples
+    --------
+    >>> X, C = [[0.0]], [[0.0], [2.0]]                 # d = (0, 4)
+    >>> objective(X, C)
+    0.0
+    >>> round(objective(X, C, temperature=10.0, kind="entmax15"), 12)   # r = (0.64, 0.36)
+    1.44
+    """
+    check.check_kind(kind)
+    temperature = check.check_temperature(temperature, kind)
+    X, C = _data_and_centres(X, C)
+    d = _squared_distances(X, C)
+    return _objective(d, _responsibilities(d, temperature, kind))
+
+
+def _objective(d, r):
+    return float(np.mean(np.sum(r * d, axis=1)))
+
+
+def _shannon_entropy(p):
+    return -np.sum(p * np.log(np.where(p > 0, p, 1.0)), axis=-1)
+
+
+def _tsallis15_entropy(p):
+    return (4.0 / 3.0) * (1.0 - np.sum(p**1.5, axis=-1))
+
+
+def free_energy(X, C, temperature=None, kind="softmax"):
+    """Free energy ``F_T(C) = (1/N) sum_i min_{p in simplex} [p . d_i - T H(p)]``.
+
+    * softmax (H Shannon): the minimiser is ``softmax(-d_i/T)`` and
+      ``F_T = -(T/N) sum_i log sum_k exp(-d_ik / T)``;
+    * entmax15 (H Tsallis 1.5): the minimiser is ``entmax15(-d_i/T)``;
+    * hard: the T -> 0 limit, ``F_0 = J``.
+
+    ``J - T H_max <= F_T <= J`` with ``H_max = log K`` (softmax) or
+    ``(4/3)(1 - K^-1/2)`` (entmax15).
+
+    Examples
+    --------
+    >>> float(free_energy([[0.0]], [[0.0], [0.0]], temperature=1.0))   # -log 2
+    -0.6931471805599453
+    """
+    check.check_kind(kind)
+    temperature = check.check_temperature(temperature, kind)
+    X, C = _data_and_centres(X, C)
+    return _free_energy(_squared_distances(X, C), temperature, kind)
+
+
+def _free_energy(d, temperature, kind):
+    if kind == "hard":
+        return float(np.mean(d.min(axis=1)))
+    if kind == "softmax":
+        z = _logits(d, temperature)  # log-sum-exp of -d/T, shifted by the row minimum of d
+        log_partition = np.log(np.sum(np.exp(z), axis=1))
+        return float(np.mean(d.min(axis=1) - temperature * log_partition))
+    r = _entmax15(_logits(d, temperature))
+    return float(np.mean(np.sum(r * d, axis=1) - temperature * _tsallis15_entropy(r)))
+
+
+# --- gradients -------------------------------------------------------------------------
+
+
+def _jacobian_vector_product(r, a, kind):
+    """``J a`` for the (symmetric) Jacobian J of the map at the point whose output is r.
+
+    softmax:  J = diag(r) - r r^T          ->  (J a)_k = r_k (a_k - r . a)
+    entmax15: J = diag(s) - s s^T / sum s  ->  (J a)_k = s_k (a_k - s . a / sum s),
+              s = sqrt(r) (zero off the support).
+    Entries with zero weight contribute nothing (a e^-a -> 0) and their a may be inf, so
+    they are zeroed before the products.
+    """
+    s = r if kind == "softmax" else np.sqrt(r)
+    a = np.where(s > 0, a, 0.0)
+    centred = a - np.sum(s * a, axis=1, keepdims=True) / np.sum(s, axis=1, keepdims=True)
+    return s * centred
+
+
+def _centre_gradient(X, C, weights):
+    """``(2/N) sum_i w_ik (c_k - x_i)``: the gradient of (1/N) sum_ik w_ik d_ik at fixed w."""
+    return (2.0 / X.shape[0]) * np.einsum("ik,ikd->kd", weights, C[None, :, :] - X[:, None, :])
+
+
+def gradient(X, C, temperature=None, kind="hard"):
+    """Exact gradient of ``objective`` with respect to C, including the dependence of r on C.
+
+    ``grad_{c_k} L_T = (2/N) sum_i g_ik (c_k - x_i)`` with ``g_ik = r_ik - (J_i a_i)_k``,
+    ``a_i = d_i / T`` and ``J_i`` the Jacobian of the map at ``z_i`` (see MATH.md claim 3):
+    the first term is the gradient at frozen responsibilities, the second flows through r.
+    For ``kind='hard'`` ``g = r`` one-hot (J is differentiable where no point is tied).
+
+    Returns
+    -------
+    grad : ndarray, shape (K, D), float64.
+
+    Examples
+    --------
+    >>> gradient([[0.0], [2.0]], [[1.0]])   # 2 * mean(c - x)
+    array([[0.]])
+    """
+    check.check_kind(kind)
+    temperature = check.check_temperature(temperature, kind)
+    X, C = _data_and_centres(X, C)
+    d = _squared_distances(X, C)
+    r = _responsibilities(d, temperature, kind)
+    if kind == "hard":
+        return _centre_gradient(X, C, r)
+    a = _regret(d) / temperature  # J 1 = 0, so d/T and (d - min d)/T give the same J a
+    return _centre_gradient(X, C, r - _jacobian_vector_product(r, a, kind))
+
+
+def free_energy_gradient(X, C, temperature=None, kind="softmax"):
+    """Gradient of ``free_energy`` with respect to C: ``(2/N) sum_i r_ik (c_k - x_i)``.
+
+    By the envelope theorem the minimising p may be held fixed, so there is no term
+    through r (MATH.md claim 3). For ``kind='hard'`` this is the gradient of J.
+
+    Examples
+    --------
+    >>> free_energy_gradient([[0.0], [2.0]], [[0.0], [2.0]], temperature=1e-3)
+    array([[0.],
+           [0.]])
+    """
+    check.check_kind(kind)
+    temperature = check.check_temperature(temperature, kind)
+    X, C = _data_and_centres(X, C)
+    r = _responsibilities(_squared_distances(X, C), temperature, kind)
+    return _centre_gradient(X, C, r)
+
+
+# --- updates ---------------------------------------------------------------------------
+
+
+def _weighted_means(X, C, weights):
+    """``sum_i w_ik x_i / sum_i w_ik`` per centre; a centre with no weight keeps its place."""
+    mass = weights.sum(axis=0)
+    sums = weights.T @ X
+    empty = mass <= 0
+    means = sums / np.where(empty, 1.0, mass)[:, None]
+    return np.where(empty[:, None], C, means)
+
+
+def lloyd_step(X, C):
+    """One Lloyd step: every centre moves to the mean of its Voronoi cell.
+
+    Cells use ``assign`` (ties to the lowest index). An empty cell keeps its centre where
+    it was (Lloyd's update is undefined there; this is the documented policy).
+
+    Examples
+    --------
+    >>> lloyd_step([[0.0], [1.0], [2.0]], [[0.0], [2.0]])   # the tie x = 1 goes to c_0
+    array([[0.5],
+           [2. ]])
+    """
+    X, C = _data_and_centres(X, C)
+    return _lloyd_step(X, C)
+
+
+def _lloyd_step(X, C):
+    d = _squared_distances(X, C)
+    return _weighted_means(X, C, _responsibilities(d, None, "hard"))
+
+
+def soft_step(X, C, temperature=None, kind="softmax"):
+    """One soft step: ``c_k <- sum_i r_ik x_i / n_k`` with ``n_k = sum_i r_ik``.
+
+    This is the EM M-step, and also the gradient step ``c_k - N/(2 n_k) grad_{c_k} F_T``
+    on the free energy. A centre with ``n_k = 0`` (entmax15 can give exactly zero mass:
+    a dead centre) keeps its place. For softmax ``n_k > 0`` always; the weights are
+    rescaled per centre in the log domain so that the step stays exact when every
+    ``r_ik`` underflows. ``kind='hard'`` is ``lloyd_step``.
+
+    Examples
+    --------
+    >>> X = [[0.0], [1.0], [2.0]]
+    >>> soft_step(X, [[0.0], [2.0]], temperature=1e-3, kind="entmax15")  # tie split 1/2
+    array([[0.33333333],
+           [1.66666667]])
+    """
+    check.check_kind(kind)
+    temperature = check.check_temperature(temperature, kind)
+    X, C = _data_and_centres(X, C)
+    return _soft_step(X, C, temperature, kind)
+
+
+def _soft_step(X, C, temperature, kind):
+    d = _squared_distances(X, C)
+    if kind == "softmax":
+        # r_ik and r_ik / max_j r_jk give the same mean of column k; the latter has a 1 in
+        # every column, so the mean survives even when all r_ik underflow.
+        log_r = _log_softmax(_logits(d, temperature))
+        return _weighted_means(X, C, np.exp(log_r - log_r.max(axis=0, keepdims=True)))
+    return _weighted_means(X, C, _responsibilities(d, temperature, kind))
+
+
+def kmeans(X, C0, n_iter):
+    """Lloyd's algorithm: ``n_iter`` Lloyd steps from ``C0``; no restarts, no early stop.
+
+    Returns
+    -------
+    C : ndarray, shape (K, D), float64.
+
+    Examples
+    --------
+    >>> kmeans([[0.0], [1.0], [9.0], [10.0]], [[0.0], [1.0]], n_iter=5)
+    array([[0.5],
+           [9.5]])
+    """
+    X, C = _data_and_centres(X, C0)
+    for _ in range(check.check_count(n_iter, "n_iter")):
+        C = _lloyd_step(X, C)
+    return C
+
+
+def anneal(X, C0, temperatures, kind="softmax", steps_per_temperature=1):
+    """Deterministic annealing: ``steps_per_temperature`` soft steps at each temperature in turn.
+
+    Returns
+    -------
+    trajectory : ndarray, shape (1 + len(temperatures) * steps_per_temperature, K, D)
+        ``trajectory[0] = C0``; ``trajectory[1 + t * s + j]`` is the centres after step
+        ``j`` at ``temperatures[t]`` (s = steps_per_temperature).
+
+    Examples
+    --------
+    >>> X = [[0.0], [1.0], [9.0], [10.0]]
+    >>> trajectory = anneal(X, [[4.0], [6.0]], [100.0, 1.0, 0.01], "softmax")
+    >>> trajectory.shape
+    (4, 2, 1)
+    >>> trajectory[-1].round(6)
+    array([[0.5],
+           [9.5]])
+    """
+    check.check_kind(kind, allowed=("softmax", "entmax15"))
+    temperatures = check.check_temperatures(temperatures, kind)
+    steps = check.check_count(steps_per_temperature, "steps_per_temperature", minimum=1)
+    X, C = _data_and_centres(X, C0)
+    trajectory = [C]
+    for temperature in temperatures:
+        for _ in range(steps):
+            C = _soft_step(X, C, temperature, kind)
+            trajectory.append(C)
+    return np.stack(trajectory)

@@ -40,12 +40,19 @@ __all__ = [
 
 
 def _as_float64(a, name):
-    if np.iscomplexobj(a):
-        raise TypeError(f"{name} must be real; got a complex array")
+    """``a`` as a float64 array; integers and floats only (no bools, strings or complex)."""
     try:
-        return np.asarray(a, dtype=np.float64)
+        array = np.asarray(a)
     except (TypeError, ValueError) as error:
         raise TypeError(f"{name} must be an array of real numbers: {error}") from None
+    if array.dtype.kind == "O":
+        try:
+            array = array.astype(np.float64)
+        except (TypeError, ValueError) as error:
+            raise TypeError(f"{name} must be an array of real numbers: {error}") from None
+    if array.dtype.kind not in "iuf":
+        raise TypeError(f"{name} must be an array of real numbers; got dtype {array.dtype}")
+    return array.astype(np.float64, copy=False)
 
 
 def _data_and_centres(X, C):
@@ -133,11 +140,6 @@ def _softmax(Z):
     return E / E.sum(axis=-1, keepdims=True)
 
 
-def _log_softmax(Z):
-    shifted = Z - Z.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-
-
 def entmax15(Z):
     """1.5-entmax of every row (last axis), by the exact sort-based algorithm.
 
@@ -210,9 +212,15 @@ def _regret(d):
     return d - d.min(axis=1, keepdims=True)
 
 
+def _over_temperature(values, temperature):
+    """``values / T``, where overflow to +inf is meant: such an entry has weight exactly 0."""
+    with np.errstate(over="ignore"):
+        return values / temperature
+
+
 def _logits(d, temperature):
     """``z_ik = -(d_ik - min_l d_il) / T``: the logits -d/T shifted so the row maximum is 0."""
-    return -_regret(d) / temperature
+    return -_over_temperature(_regret(d), temperature)
 
 
 def responsibilities(X, C, temperature=None, kind="hard"):
@@ -356,7 +364,7 @@ def gradient(X, C, temperature=None, kind="hard"):
     r = _responsibilities(d, temperature, kind)
     if kind == "hard":
         return _centre_gradient(X, C, r)
-    a = _regret(d) / temperature  # J 1 = 0, so d/T and (d - min d)/T give the same J a
+    a = _over_temperature(_regret(d), temperature)  # J 1 = 0: d/T and regret/T give one J a
     return _centre_gradient(X, C, r - _jacobian_vector_product(r, a, kind))
 
 
@@ -419,7 +427,7 @@ def soft_step(X, C, temperature=None, kind="softmax"):
     on the free energy. A centre with ``n_k = 0`` (entmax15 can give exactly zero mass:
     a dead centre) keeps its place. For softmax ``n_k > 0`` always; the weights are
     rescaled per centre in the log domain so that the step stays exact when every
-    ``r_ik`` underflows. ``kind='hard'`` is ``lloyd_step``.
+    ``r_ik`` underflows (see ``_softmax_column_weights``).
 
     Examples
     --------
@@ -437,11 +445,22 @@ def soft_step(X, C, temperature=None, kind="softmax"):
 def _soft_step(X, C, temperature, kind):
     d = _squared_distances(X, C)
     if kind == "softmax":
-        # r_ik and r_ik / max_j r_jk give the same mean of column k; the latter has a 1 in
-        # every column, so the mean survives even when all r_ik underflow.
-        log_r = _log_softmax(_logits(d, temperature))
-        return _weighted_means(X, C, np.exp(log_r - log_r.max(axis=0, keepdims=True)))
+        return _weighted_means(X, C, _softmax_column_weights(d, temperature))
     return _weighted_means(X, C, _responsibilities(d, temperature, kind))
+
+
+def _softmax_column_weights(d, temperature):
+    """Weights proportional, per centre, to ``r_ik``, the largest of each column being 1.
+
+    ``log r_ik = -regret_ik / T - log sum_l exp(-regret_il / T)``. Within column k, adding
+    ``min_j regret_jk / T`` is a constant that the weighted mean ignores, and it keeps
+    every exponent finite: so the step stays exact where every ``r_ik`` underflows, or
+    even where ``regret / T`` overflows (MATH.md claim 9).
+    """
+    regret = _regret(d)
+    log_partition = np.log(np.sum(np.exp(_logits(d, temperature)), axis=1, keepdims=True))
+    log_w = -_over_temperature(regret - regret.min(axis=0, keepdims=True), temperature) - log_partition
+    return np.exp(log_w - log_w.max(axis=0, keepdims=True))
 
 
 def kmeans(X, C0, n_iter):

@@ -71,6 +71,29 @@ def _data_and_centres(X, C):
     return X.to(working), C.to(working), X.dtype
 
 
+def _returned(result, dtype):
+    """``result`` in the caller's dtype; a value beyond that dtype's range is an error."""
+    result = result.to(dtype)
+    if dtype in _HALF and result.is_floating_point():
+        if not bool(torch.isfinite(result).all()):
+            raise OverflowError(
+                f"the result overflows {dtype} (largest {torch.finfo(dtype).max:g}); "
+                "pass float32 inputs or rescale X and C"
+            )
+    return result
+
+
+def _check_representable(temperature, dtype):
+    """A temperature outside the working dtype's normal range would round to 0 or inf."""
+    if temperature is not None:
+        info = torch.finfo(_working_dtype(dtype))
+        if not info.tiny <= temperature <= info.max:
+            raise ValueError(
+                f"temperature {temperature:g} is outside the range of {_working_dtype(dtype)} "
+                f"([{info.tiny:g}, {info.max:g}]); use float64 inputs"
+            )
+
+
 def _logits_tensor(Z):
     Z = _floating_tensor(Z, "Z")
     check.check_logits(Z)
@@ -83,8 +106,9 @@ def _logits_tensor(Z):
 def squared_distances(X, C):
     """Squared Euclidean distances ``d_ik = ||x_i - c_k||^2``; see ``reference.squared_distances``.
 
-    Returns a (N, K) tensor of the input dtype. Raises OverflowError where a distance is
-    finite in the working dtype but overflows the input dtype (float16: above 65504).
+    Returns a (N, K) tensor of the input dtype. Like every function here, raises
+    OverflowError where a result is finite in the working dtype but overflows the input
+    dtype (float16: above 65504) rather than return inf.
 
     Examples
     --------
@@ -93,9 +117,7 @@ def squared_distances(X, C):
             [1., 1.]])
     """
     X, C, dtype = _data_and_centres(X, C)
-    d = _squared_distances(X, C).to(dtype)
-    check.check_distances_finite(d)
-    return d
+    return _returned(_squared_distances(X, C), dtype)
 
 
 def _squared_distances(X, C):
@@ -133,7 +155,7 @@ def softmax(Z):
     tensor([1., 0.])
     """
     Z, dtype = _logits_tensor(Z)
-    return _softmax(Z).to(dtype)
+    return _returned(_softmax(Z), dtype)
 
 
 def _softmax(Z):
@@ -222,7 +244,7 @@ def entmax15(Z):
     tensor([0.6400, 0.3600, 0.0000], dtype=torch.float64)
     """
     Z, dtype = _logits_tensor(Z)
-    return _entmax15(Z).to(dtype)
+    return _returned(_entmax15(Z), dtype)
 
 
 def sparsemax(Z):
@@ -234,7 +256,7 @@ def sparsemax(Z):
     tensor([0.7500, 0.2500, 0.0000])
     """
     Z, dtype = _logits_tensor(Z)
-    return _Sparsemax.apply(Z).to(dtype)
+    return _returned(_Sparsemax.apply(Z), dtype)
 
 
 _MAPS = {"softmax": _softmax, "entmax15": _entmax15}
@@ -265,7 +287,8 @@ def responsibilities(X, C, temperature=None, kind="hard"):
     check.check_kind(kind)
     temperature = check.check_temperature(temperature, kind)
     X, C, dtype = _data_and_centres(X, C)
-    return _responsibilities(_squared_distances(X, C), temperature, kind).to(dtype)
+    _check_representable(temperature, dtype)
+    return _returned(_responsibilities(_squared_distances(X, C), temperature, kind), dtype)
 
 
 def _responsibilities(d, temperature, kind):
@@ -288,8 +311,9 @@ def objective(X, C, temperature=None, kind="hard"):
     check.check_kind(kind)
     temperature = check.check_temperature(temperature, kind)
     X, C, dtype = _data_and_centres(X, C)
+    _check_representable(temperature, dtype)
     d = _squared_distances(X, C)
-    return _objective(d, _responsibilities(d, temperature, kind)).to(dtype)
+    return _returned(_objective(d, _responsibilities(d, temperature, kind)), dtype)
 
 
 def _objective(d, r):
@@ -311,7 +335,8 @@ def free_energy(X, C, temperature=None, kind="softmax"):
     check.check_kind(kind)
     temperature = check.check_temperature(temperature, kind)
     X, C, dtype = _data_and_centres(X, C)
-    return _free_energy(_squared_distances(X, C), temperature, kind).to(dtype)
+    _check_representable(temperature, dtype)
+    return _returned(_free_energy(_squared_distances(X, C), temperature, kind), dtype)
 
 
 def _free_energy(d, temperature, kind):
@@ -335,7 +360,7 @@ def _autograd_gradient(function, X, C, dtype):
     with torch.enable_grad():
         C_leaf = C if C.requires_grad else C.detach().requires_grad_(True)
         (grad,) = torch.autograd.grad(function(X, C_leaf), C_leaf, create_graph=C.requires_grad)
-    return grad.to(dtype)
+    return _returned(grad, dtype)
 
 
 def gradient(X, C, temperature=None, kind="hard"):
@@ -351,6 +376,7 @@ def gradient(X, C, temperature=None, kind="hard"):
     check.check_kind(kind)
     temperature = check.check_temperature(temperature, kind)
     X, C, dtype = _data_and_centres(X, C)
+    _check_representable(temperature, dtype)
 
     def objective_of_centres(X, C):
         d = _squared_distances(X, C)
@@ -374,6 +400,7 @@ def free_energy_gradient(X, C, temperature=None, kind="softmax"):
     check.check_kind(kind)
     temperature = check.check_temperature(temperature, kind)
     X, C, dtype = _data_and_centres(X, C)
+    _check_representable(temperature, dtype)
 
     def free_energy_of_centres(X, C):
         return _free_energy(_squared_distances(X, C), temperature, kind)
@@ -402,7 +429,7 @@ def lloyd_step(X, C):
             [2.0000]])
     """
     X, C, dtype = _data_and_centres(X, C)
-    return _lloyd_step(X, C).to(dtype)
+    return _returned(_lloyd_step(X, C), dtype)
 
 
 def _lloyd_step(X, C):
@@ -424,15 +451,23 @@ def soft_step(X, C, temperature=None, kind="softmax"):
     check.check_kind(kind)
     temperature = check.check_temperature(temperature, kind)
     X, C, dtype = _data_and_centres(X, C)
-    return _soft_step(X, C, temperature, kind).to(dtype)
+    _check_representable(temperature, dtype)
+    return _returned(_soft_step(X, C, temperature, kind), dtype)
 
 
 def _soft_step(X, C, temperature, kind):
     d = _squared_distances(X, C)
     if kind == "softmax":
-        log_r = torch.log_softmax(_logits(d, temperature), dim=1)
-        return _weighted_means(X, C, torch.exp(log_r - log_r.max(dim=0, keepdim=True).values))
+        return _weighted_means(X, C, _softmax_column_weights(d, temperature))
     return _weighted_means(X, C, _responsibilities(d, temperature, kind))
+
+
+def _softmax_column_weights(d, temperature):
+    """Per-centre rescaled softmax weights; see ``reference._softmax_column_weights``."""
+    regret = _regret(d)
+    log_partition = torch.logsumexp(_logits(d, temperature), dim=1, keepdim=True)
+    log_w = -(regret - regret.min(dim=0, keepdim=True).values) / temperature - log_partition
+    return torch.exp(log_w - log_w.max(dim=0, keepdim=True).values)
 
 
 def kmeans(X, C0, n_iter):
@@ -448,7 +483,7 @@ def kmeans(X, C0, n_iter):
     X, C, dtype = _data_and_centres(X, C0)
     for _ in range(check.check_count(n_iter, "n_iter")):
         C = _lloyd_step(X, C)
-    return C.to(dtype)
+    return _returned(C, dtype)
 
 
 def anneal(X, C0, temperatures, kind="softmax", steps_per_temperature=1):
@@ -466,9 +501,11 @@ def anneal(X, C0, temperatures, kind="softmax", steps_per_temperature=1):
     temperatures = check.check_temperatures(temperatures, kind)
     steps = check.check_count(steps_per_temperature, "steps_per_temperature", minimum=1)
     X, C, dtype = _data_and_centres(X, C0)
+    for temperature in temperatures:
+        _check_representable(temperature, dtype)
     trajectory = [C]
     for temperature in temperatures:
         for _ in range(steps):
             C = _soft_step(X, C, temperature, kind)
             trajectory.append(C)
-    return torch.stack(trajectory).to(dtype)
+    return _returned(torch.stack(trajectory), dtype)

@@ -1,0 +1,113 @@
+"""Hypothesis strategies for clustering problems: datasets, centres and temperatures.
+
+Public, for this project's tests and for anyone who checks their own implementation.
+Every strategy is a ``@composite`` with keyword-only parameters that take a value or a
+strategy, small defaults (cheap to generate and to shrink), and float64 NumPy output.
+Values are bounded by construction so that no distance overflows or underflows; conditioning is left to the test (``hypothesis.assume``), which knows what
+it compares.
+
+Geometries of ``datasets``:
+
+* ``"uniform"``: points uniform in a box;
+* ``"blobs"``: tight clusters around a few random means (well separated or overlapping,
+  as the draw falls);
+* ``"grid"``: small integers, so exact ties between centres are common (quantised data);
+* ``"duplicates"``: few distinct points, each repeated.
+
+Examples
+--------
+>>> from hypothesis import given
+>>> @given(problems())
+... def test_rows_sum_to_one(problem):
+...     X, C, T = problem
+...     r = reference.responsibilities(X, C, T, "softmax")
+...     assert abs(r.sum(axis=1) - 1).max() < 1e-12
+>>> test_rows_sum_to_one()
+"""
+
+import numpy as np
+from hypothesis import strategies as st
+
+from . import reference
+
+__all__ = ["GEOMETRIES", "datasets", "centres", "temperatures", "problems"]
+
+GEOMETRIES = ("uniform", "blobs", "grid", "duplicates")
+
+
+def _value(draw, value_or_strategy):
+    if isinstance(value_or_strategy, st.SearchStrategy):
+        return draw(value_or_strategy)
+    return value_or_strategy
+
+
+# Coordinates are 0 or at least this large in magnitude, so that no squared difference
+# of two of them underflows (differences are then at least one ulp of 1e-8, ~1e-24).
+_SMALLEST_COORDINATE = 1e-8
+
+
+def _coordinates(draw, shape, low, high):
+    size = int(np.prod(shape))
+    values = draw(st.lists(st.floats(low, high, allow_nan=False), min_size=size, max_size=size))
+    values = np.array(values, dtype=np.float64).reshape(shape)
+    return np.where(np.abs(values) < _SMALLEST_COORDINATE, 0.0, values)
+
+
+@st.composite
+def datasets(
+    draw,
+    *,
+    n_points=st.integers(1, 24),
+    n_features=st.integers(1, 3),
+    geometry=st.sampled_from(GEOMETRIES),
+    scale=1.0,
+):
+    """Data ``X`` of shape (N, D) with coordinates within ``[-10, 10] * scale``."""
+    n, dim = _value(draw, n_points), _value(draw, n_features)
+    kind = _value(draw, geometry)
+    if kind == "uniform":
+        X = _coordinates(draw, (n, dim), -10.0, 10.0)
+    elif kind == "blobs":
+        n_blobs = draw(st.integers(1, min(n, 4)))
+        means = _coordinates(draw, (n_blobs, dim), -8.0, 8.0)
+        spread = draw(st.sampled_from([0.01, 0.3, 2.0]))
+        members = np.array(draw(st.lists(st.integers(0, n_blobs - 1), min_size=n, max_size=n)))
+        X = means[members] + spread * _coordinates(draw, (n, dim), -1.0, 1.0)
+    elif kind == "grid":
+        X = np.array(
+            draw(st.lists(st.integers(-3, 3), min_size=n * dim, max_size=n * dim)),
+            dtype=np.float64,
+        ).reshape(n, dim)
+    elif kind == "duplicates":
+        distinct = _coordinates(draw, (draw(st.integers(1, min(n, 3))), dim), -10.0, 10.0)
+        X = distinct[np.array(draw(st.lists(st.integers(0, len(distinct) - 1), min_size=n, max_size=n)))]
+    else:
+        raise ValueError(f"geometry must be one of {GEOMETRIES}; got {kind!r}")
+    return X * scale
+
+
+@st.composite
+def centres(draw, X, *, n_clusters=st.integers(1, 5), from_data=st.booleans()):
+    """Centres ``C`` (K, D) for data X: data points (ties likely) or points in its box."""
+    k = _value(draw, n_clusters)
+    if _value(draw, from_data):
+        rows = draw(st.lists(st.integers(0, len(X) - 1), min_size=k, max_size=k))
+        return X[np.array(rows)].copy()
+    low, high = X.min(axis=0), X.max(axis=0)
+    unit = _coordinates(draw, (k, X.shape[1]), 0.0, 1.0)
+    return low + unit * (high - low) + 0.5 * (high == low)
+
+
+@st.composite
+def temperatures(draw, *, min_value=1e-3, max_value=1e3):
+    """A temperature drawn log-uniformly from ``[min_value, max_value]``."""
+    exponent = draw(st.floats(np.log10(min_value), np.log10(max_value)))
+    return float(10.0**exponent)
+
+
+@st.composite
+def problems(draw, *, data=datasets(), n_clusters=st.integers(1, 5), temperature=temperatures()):
+    """A triple ``(X, C, T)``: data, centres and a temperature."""
+    X = draw(data) if isinstance(data, st.SearchStrategy) else np.asarray(data, dtype=np.float64)
+    C = draw(centres(X, n_clusters=n_clusters))
+    return X, C, _value(draw, temperature)

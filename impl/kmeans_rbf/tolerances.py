@@ -1,0 +1,161 @@
+"""How closely two correct implementations must agree: one table, keyed by dtype.
+
+Each entry is a relative tolerance for comparing a result against the float64 reference
+evaluated on the *same* (already rounded) inputs, norm-wise:
+
+    max |actual - expected|  <=  rtol * condition * scale
+
+``scale`` is the size of the result (the largest term that makes it up, where the
+result itself may cancel to 0), ``condition`` the conditioning of the problem.
+
+For anything that depends on responsibilities: the logits ``-d/T`` come from distances
+with a relative error of a few units of roundoff u, so logit k of point i moves by about
+``u (d_ik + min_l d_il) / T``. Responsibility j moves by ``sum_k |J_jk| |dz_k|`` with J the
+Jacobian of the map, and ``sum_k |J_jk| <= 2 w_j``, ``w = r (1 - r)`` for softmax and
+``w = s (1 - s / sum s)``, ``s = sqrt(r)``, for entmax15 (both vanish on one-hot rows,
+which are insensitive). Hence the condition
+
+    kappa = 1 + 2 max_i sum_k w_ik (d_ik + min_l d_il) / T.
+
+The gradient of the RBF objective goes through the map a second time (``J a`` with
+``a = d/T``), which multiplies the scale of the result by kappa as well.
+"""
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = [
+    "Tolerance",
+    "TOLERANCES",
+    "tolerance",
+    "unit_roundoff",
+    "condition_of_responsibilities",
+    "error_bounds",
+]
+
+# Unit roundoff u = 2^-p of each dtype (p = significand bits incl. the implicit one).
+_UNIT_ROUNDOFF = {
+    "float64": 2.0**-53,
+    "float32": 2.0**-24,
+    "float16": 2.0**-11,
+    "bfloat16": 2.0**-8,
+}
+# Sums over the points, centres and features of the datasets we test (N*K*D up to ~10^4)
+# are done in different orders by NumPy (pairwise) and torch (blocked): each order has an
+# error of at most ~log2(n) to n units of roundoff, and the results are means, so 256 u
+# bounds the difference of two such orders for the sizes we generate.
+_SUMMATION_ORDER = 256
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    rtol: float
+    reason: str
+
+
+def unit_roundoff(dtype):
+    return _UNIT_ROUNDOFF[_name(dtype)]
+
+
+def _name(dtype):
+    return str(dtype).replace("torch.", "").replace("<class 'numpy.", "").rstrip("'>")
+
+
+TOLERANCES = {
+    "float64": Tolerance(
+        _SUMMATION_ORDER * _UNIT_ROUNDOFF["float64"],
+        "computed in float64 like the reference; only the summation order differs",
+    ),
+    "float32": Tolerance(
+        _SUMMATION_ORDER * _UNIT_ROUNDOFF["float32"],
+        "computed in float32: the same summations with a 24-bit significand",
+    ),
+    "float16": Tolerance(
+        2 * _UNIT_ROUNDOFF["float16"] + _SUMMATION_ORDER * _UNIT_ROUNDOFF["float32"],
+        "computed in float32 and rounded once to float16 (11-bit significand): one rounding "
+        "of the result, relative to its largest entry, plus the float32 computation",
+    ),
+    "bfloat16": Tolerance(
+        2 * _UNIT_ROUNDOFF["bfloat16"] + _SUMMATION_ORDER * _UNIT_ROUNDOFF["float32"],
+        "computed in float32 and rounded once to bfloat16 (8-bit significand): one rounding "
+        "of the result, relative to its largest entry, plus the float32 computation",
+    ),
+}
+
+
+def tolerance(dtype, condition=1.0):
+    """The absolute bound ``rtol(dtype) * condition`` per unit of scale (see module doc).
+
+    The rounding of the final result to a half-precision dtype does not grow with the
+    condition; only the computation does.
+    """
+    name = _name(dtype)
+    entry = TOLERANCES[name]
+    if name in ("float16", "bfloat16"):
+        return 2 * _UNIT_ROUNDOFF[name] + (entry.rtol - 2 * _UNIT_ROUNDOFF[name]) * condition
+    return entry.rtol * condition
+
+
+def condition_of_responsibilities(d, r, temperature, kind):
+    """``kappa = 1 + 2 max_i sum_k w_ik (d_ik + min_l d_il) / T`` (module doc); 1 for hard."""
+    if kind == "hard":
+        return 1.0
+    d, r = np.asarray(d, dtype=np.float64), np.asarray(r, dtype=np.float64)
+    if kind == "softmax":
+        w = r * (1 - r)
+    else:
+        s = np.sqrt(r)
+        w = s * (1 - s / s.sum(axis=1, keepdims=True))
+    spread = d + d.min(axis=1, keepdims=True)
+    return 1.0 + 2.0 * float(np.max(np.sum(w * spread, axis=1))) / temperature
+
+
+def error_bounds(X, C, temperature, kind, dtype):
+    """Absolute bounds, per function, on ``|implementation - reference|`` at one problem.
+
+    The implementation computes in ``dtype`` on the same (rounded) X and C as the float64
+    reference. Each bound is ``tolerance(dtype, kappa) * scale`` with the scale of the
+    terms that make up that result (module doc):
+
+    * squared_distances: the largest distance (kappa = 1);
+    * responsibilities: 1;
+    * objective, free_energy: the largest distance (plus ``T log K``, the entropy term);
+    * gradient: ``2 max |c_k - x_i|`` times kappa, the size of the term through r;
+    * free_energy_gradient: ``2 max |c_k - x_i|``;
+    * soft_step, lloyd_step: per centre (shape (K, 1)), the largest coordinate (centres
+      are convex combinations) with the condition multiplied by ``N / n_k``: an error in
+      the responsibilities moves a weighted mean by that error over the centre's mass
+      ``n_k = sum_i r_ik``. A centre without mass (soft kinds) is infinitely
+      ill-conditioned: which point it moves to, or whether it stays, is decided by
+      entries far below the rounding. Only the hard step keeps an empty centre exactly.
+    """
+    from . import reference
+
+    X, C = np.asarray(X, dtype=np.float64), np.asarray(C, dtype=np.float64)
+    d = reference._squared_distances(X, C)
+    r = reference._responsibilities(d, temperature, kind)
+    kappa = condition_of_responsibilities(d, r, temperature, kind)
+    smallest = np.finfo(np.float64).tiny
+    distance_scale = max(float(d.max()), smallest)
+    reach = max(float(np.max(np.abs(C[None, :, :] - X[:, None, :]))), smallest)
+    spread = max(float(np.max(np.abs(X))), float(np.max(np.abs(C))), smallest)
+    entropy_scale = (temperature or 0.0) * np.log(len(C))
+    rounding = tolerance(dtype, kappa)
+    mass = r.sum(axis=0)
+    with np.errstate(divide="ignore"):
+        step_condition = np.where(mass > 0, kappa * len(X) / mass, np.inf)
+    if kind == "hard":
+        step_condition[mass == 0] = 1.0
+    step = np.array([[tolerance(dtype, c) * spread] for c in step_condition])
+    return {
+        "kappa": kappa,
+        "squared_distances": tolerance(dtype) * distance_scale,
+        "responsibilities": rounding,
+        "objective": rounding * distance_scale,
+        "free_energy": rounding * (distance_scale + entropy_scale),
+        "gradient": rounding * 2 * reach * kappa,
+        "free_energy_gradient": rounding * 2 * reach,
+        "soft_step": step,
+        "lloyd_step": step,
+    }

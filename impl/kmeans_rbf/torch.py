@@ -199,6 +199,25 @@ def _simplex_backward(s, grad):
     return weighted - s * weighted.sum(dim=-1, keepdim=True) / s.sum(dim=-1, keepdim=True)
 
 
+class _SupportSqrt(torch.autograd.Function):
+    """``sqrt(p)`` whose derivative is 0 off the support (p = 0) instead of inf.
+
+    In entmax15's Jacobian ``s = sqrt(p)`` is ``[z/2 - tau]_+``, whose derivative off the
+    support is 0; plain sqrt would give inf * 0 = NaN in second derivatives.
+    """
+
+    @staticmethod
+    def forward(ctx, p):
+        s = torch.sqrt(p)
+        ctx.save_for_backward(s)
+        return s
+
+    @staticmethod
+    def backward(ctx, grad):
+        (s,) = ctx.saved_tensors
+        return torch.where(s > 0, grad / (2 * torch.where(s > 0, s, 1.0)), 0.0)
+
+
 class _Entmax15(torch.autograd.Function):
     """1.5-entmax with its closed-form backward: J = diag(s) - s s^T / sum s, s = sqrt(p)."""
 
@@ -211,7 +230,7 @@ class _Entmax15(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         (p,) = ctx.saved_tensors
-        return _simplex_backward(torch.sqrt(p), grad)
+        return _simplex_backward(_SupportSqrt.apply(p), grad)
 
 
 class _Sparsemax(torch.autograd.Function):

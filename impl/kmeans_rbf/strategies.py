@@ -9,10 +9,11 @@ it compares.
 Geometries of ``datasets``:
 
 * ``"uniform"``: points uniform in a box;
-* ``"blobs"``: tight clusters around a few random means (well separated or overlapping,
-  as the draw falls);
+* ``"separated"``: tight clusters (spread 0.01) around a few random means;
+* ``"overlapping"``: wide clusters (spread 2) around a few random means;
 * ``"grid"``: small integers, so exact ties between centres are common (quantised data);
-* ``"duplicates"``: few distinct points, each repeated.
+* ``"duplicates"``: few distinct points, each repeated;
+* ``"degenerate"``: all points equal, or all on one line through the origin.
 
 Examples
 --------
@@ -32,7 +33,7 @@ from . import reference
 
 __all__ = ["GEOMETRIES", "datasets", "centres", "temperatures", "problems"]
 
-GEOMETRIES = ("uniform", "blobs", "grid", "duplicates")
+GEOMETRIES = ("uniform", "separated", "overlapping", "grid", "duplicates", "degenerate")
 
 
 def _value(draw, value_or_strategy):
@@ -67,10 +68,10 @@ def datasets(
     kind = _value(draw, geometry)
     if kind == "uniform":
         X = _coordinates(draw, (n, dim), -10.0, 10.0)
-    elif kind == "blobs":
+    elif kind in ("separated", "overlapping"):
         n_blobs = draw(st.integers(1, min(n, 4)))
         means = _coordinates(draw, (n_blobs, dim), -8.0, 8.0)
-        spread = draw(st.sampled_from([0.01, 0.3, 2.0]))
+        spread = 0.01 if kind == "separated" else 2.0
         members = np.array(draw(st.lists(st.integers(0, n_blobs - 1), min_size=n, max_size=n)))
         X = means[members] + spread * _coordinates(draw, (n, dim), -1.0, 1.0)
     elif kind == "grid":
@@ -81,6 +82,12 @@ def datasets(
     elif kind == "duplicates":
         distinct = _coordinates(draw, (draw(st.integers(1, min(n, 3))), dim), -10.0, 10.0)
         X = distinct[np.array(draw(st.lists(st.integers(0, len(distinct) - 1), min_size=n, max_size=n)))]
+    elif kind == "degenerate":
+        direction = _coordinates(draw, (1, dim), -1.0, 1.0)
+        if draw(st.booleans()):
+            X = np.repeat(direction * 5.0, n, axis=0)
+        else:
+            X = _coordinates(draw, (n, 1), -10.0, 10.0) * direction
     else:
         raise ValueError(f"geometry must be one of {GEOMETRIES}; got {kind!r}")
     return X * scale

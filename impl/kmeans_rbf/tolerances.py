@@ -41,6 +41,15 @@ _UNIT_ROUNDOFF = {
     "float16": 2.0**-11,
     "bfloat16": 2.0**-8,
 }
+# Smallest positive normal number of each dtype. Below it numbers are subnormal, spaced
+# 2 u * smallest_normal apart, so rounding a result there has that absolute error
+# whatever its size: float16 results below 6.1e-5 keep only a few bits.
+_SMALLEST_NORMAL = {
+    "float64": 2.0**-1022,
+    "float32": 2.0**-126,
+    "float16": 2.0**-14,
+    "bfloat16": 2.0**-126,
+}
 # Sums over the points, centres and features of the datasets we test (N*K*D up to ~10^4)
 # are done in different orders by NumPy (pairwise) and torch (blocked): each order has an
 # error of at most ~log2(n) to n units of roundoff, and the results are means, so 256 u
@@ -123,6 +132,7 @@ def error_bounds(X, C, temperature, kind, dtype):
     * objective, free_energy: the largest distance (plus ``T log K``, the entropy term);
     * gradient: ``2 max |c_k - x_i|`` times kappa, the size of the term through r;
     * free_energy_gradient: ``2 max |c_k - x_i|``;
+    * every bound also allows one rounding among the subnormals of ``dtype``;
     * soft_step, lloyd_step: per centre (shape (K, 1)), the largest coordinate (centres
       are convex combinations) with the condition multiplied by ``N / n_k``: an error in
       the responsibilities moves a weighted mean by that error over the centre's mass
@@ -142,20 +152,22 @@ def error_bounds(X, C, temperature, kind, dtype):
     spread = max(float(np.max(np.abs(X))), float(np.max(np.abs(C))), smallest)
     entropy_scale = (temperature or 0.0) * np.log(len(C))
     rounding = tolerance(dtype, kappa)
+    # One rounding of a result that lands among the subnormals (see _SMALLEST_NORMAL).
+    underflow = 2 * _UNIT_ROUNDOFF[_name(dtype)] * _SMALLEST_NORMAL[_name(dtype)]
     mass = r.sum(axis=0)
     with np.errstate(divide="ignore"):
         step_condition = np.where(mass > 0, kappa * len(X) / mass, np.inf)
     if kind == "hard":
         step_condition[mass == 0] = 1.0
-    step = np.array([[tolerance(dtype, c) * spread] for c in step_condition])
+    step = np.array([[tolerance(dtype, c) * spread] for c in step_condition]) + underflow
     return {
         "kappa": kappa,
-        "squared_distances": tolerance(dtype) * distance_scale,
-        "responsibilities": rounding,
-        "objective": rounding * distance_scale,
-        "free_energy": rounding * (distance_scale + entropy_scale),
-        "gradient": rounding * 2 * reach * kappa,
-        "free_energy_gradient": rounding * 2 * reach,
+        "squared_distances": tolerance(dtype) * distance_scale + underflow,
+        "responsibilities": rounding + underflow,
+        "objective": rounding * distance_scale + underflow,
+        "free_energy": rounding * (distance_scale + entropy_scale) + underflow,
+        "gradient": rounding * 2 * reach * kappa + underflow,
+        "free_energy_gradient": rounding * 2 * reach + underflow,
         "soft_step": step,
         "lloyd_step": step,
     }

@@ -1,10 +1,15 @@
 """The ``kmeans-rbf`` command.
 
-``kmeans-rbf demo`` shows, on a small dataset with a tied point, how the softmax and
-entmax-1.5 RBF objectives and soft steps approach K-Means as the temperature falls.
+* ``kmeans-rbf verify [TARGET]``: the conformance oracle. TARGET is ``module:attribute``
+  (imported with the current directory and PYTHONPATH on sys.path) or the name of a
+  built-in adapter; with no TARGET every built-in adapter whose library is installed is
+  verified and a matrix is printed. Exit status 0 iff no check failed.
+* ``kmeans-rbf demo``: on a small dataset with a tied point, how the softmax and
+  entmax-1.5 RBF objectives and soft steps approach K-Means as the temperature falls.
 """
 
 import argparse
+import json
 import sys
 
 import numpy as np
@@ -48,16 +53,85 @@ def demo(out=sys.stdout):
     )
 
 
+_SYMBOLS = {"passed": "ok", "failed": "FAIL", "not provided": "-", "skipped": "skip"}
+
+
+def _print_report(report, out):
+    print(f"\n{report.implementation} (dtype {report.dtype})", file=out)
+    print(f"{'check':<38}{'capability':<18}{'status':<14}{'time':>7}", file=out)
+    for result in report.checks:
+        print(f"{result.id:<38}{result.capability:<18}{result.status:<14}{result.seconds:>6.1f}s", file=out)
+    for result in report.checks:
+        if result.status == "failed":
+            print(f"\nFAILED {result.id}: {result.message}", file=out)
+            if result.counterexample is not None:
+                print(f"counterexample (shrunk): {_counterexample_text(result.counterexample)}", file=out)
+
+
+def _counterexample_text(example):
+    from .oracle.runner import _jsonable
+
+    return json.dumps(_jsonable(example))
+
+
+def _print_matrix(reports, out):
+    names = [r.implementation for r in reports]
+    width = max(12, *(len(n) + 2 for n in names))
+    print("\n" + " " * 38 + "".join(f"{n:<{width}}" for n in names), file=out)
+    for row in zip(*(r.checks for r in reports)):
+        cells = "".join(f"{_SYMBOLS[result.status]:<{width}}" for result in row)
+        print(f"{row[0].id:<38}{cells}", file=out)
+
+
+def verify_command(arguments, out=sys.stdout, err=sys.stderr):
+    from .oracle import adapters
+    from .oracle.runner import verify
+
+    def progress(index, total, check, result):
+        if result is None:
+            print(f"[{index + 1}/{total}] {check.id} ...", end="", flush=True, file=err)
+        else:
+            print(f" {result.status} ({result.seconds:.1f} s)", flush=True, file=err)
+
+    if arguments.target:
+        targets = [arguments.target]
+    else:
+        targets = [name for name in adapters.BUILT_IN if adapters.installed(name)]
+    reports = []
+    for target in targets:
+        print(f"verifying {target}", file=err)
+        report = verify(target, max_examples=arguments.max_examples, profile=arguments.profile,
+                        timeout=arguments.timeout, progress=progress)
+        reports.append(report)
+        _print_report(report, out)
+    if len(reports) > 1:
+        _print_matrix(reports, out)
+    if arguments.json:
+        payload = reports[0].as_json() if len(reports) == 1 else [r.as_json() for r in reports]
+        with open(arguments.json, "w") as handle:
+            json.dump(payload, handle, indent=2)
+    return 0 if all(r.ok for r in reports) else 1
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(
         prog="kmeans-rbf",
         description="Verification companion to 'K-Means as a Radial Basis Function Network'.",
     )
     commands = parser.add_subparsers(dest="command", required=True)
+    verify_parser = commands.add_parser(
+        "verify", help="check a k-means / soft k-means / entmax implementation against the reference"
+    )
+    verify_parser.add_argument("target", nargs="?", help="module:attribute, or a built-in adapter name; none: all installed built-ins")
+    verify_parser.add_argument("--json", metavar="PATH", help="write the results as JSON")
+    verify_parser.add_argument("--max-examples", type=int, help="examples per check (overrides --profile)")
+    verify_parser.add_argument("--profile", choices=["ci", "thorough"], default="ci", help="search depth (default: ci)")
+    verify_parser.add_argument("--timeout", type=float, default=10.0, help="seconds allowed per call (default: 10)")
     commands.add_parser("demo", help="hard, softmax and entmax-1.5 side by side as T falls")
     arguments = parser.parse_args(argv)
-    if arguments.command == "demo":
-        demo()
+    if arguments.command == "verify":
+        return verify_command(arguments)
+    demo()
     return 0
 
 

@@ -135,8 +135,14 @@ def softmax(Z):
     return _softmax(Z)
 
 
+def _below_row_maximum(Z):
+    """``z - max z`` per row; a difference beyond the float range is -inf (weight 0)."""
+    with np.errstate(over="ignore"):
+        return Z - Z.max(axis=-1, keepdims=True)
+
+
 def _softmax(Z):
-    E = np.exp(Z - Z.max(axis=-1, keepdims=True))
+    E = np.exp(_below_row_maximum(Z))
     return E / E.sum(axis=-1, keepdims=True)
 
 
@@ -159,7 +165,7 @@ def entmax15(Z):
 
 
 def _entmax15(Z):
-    u = (Z - Z.max(axis=-1, keepdims=True)) / 2
+    u = _below_row_maximum(Z) / 2
     # tau >= max u - 1 = -1 (at tau = -1 the largest entry alone has mass 1), so entries
     # below -1 are outside the support: clipping them to -1 leaves tau unchanged and keeps
     # -inf and huge spreads out of the sums below.
@@ -170,10 +176,26 @@ def _entmax15(Z):
     # tau_k solves sum_{j<=k} (u_(j) - tau)^2 = 1 on the branch tau < mean.
     delta = (1 - k * (mean_of_squares - mean**2)) / k
     tau = mean - np.sqrt(np.maximum(delta, 0.0))
-    # tau_k < u_(k) holds exactly for k <= support size.
-    support_size = np.sum(tau < u_sorted, axis=-1, keepdims=True)
+    # tau_k < u_(k) holds exactly for k <= support size: the support is the leading run
+    # (counting every k would let a rounding of tau_k just below a clipped -1 add entries).
+    support_size = _leading_run(tau < u_sorted)
     tau_star = np.take_along_axis(tau, support_size - 1, axis=-1)
-    return np.maximum(u - tau_star, 0.0) ** 2
+    return np.where(_in_support(u, u_sorted, support_size), np.maximum(u - tau_star, 0.0) ** 2, 0.0)
+
+
+def _leading_run(condition):
+    """Length of the run of True at the start of each row (at least 1 here: k = 1 holds)."""
+    return np.sum(np.cumprod(condition, axis=-1), axis=-1, keepdims=True)
+
+
+def _in_support(u, u_sorted, support_size):
+    """The entries among the ``support_size`` largest, and above -1 (tau >= -1 exactly).
+
+    Outside the support the exact output is 0; a tau rounded one ulp low would otherwise
+    leave a mass of ~1e-32 there, and "exactly one-hot" would fail by that much.
+    """
+    smallest = np.take_along_axis(u_sorted, support_size - 1, axis=-1)
+    return (u >= smallest) & (u > -1.0)
 
 
 def sparsemax(Z):
@@ -192,14 +214,14 @@ def sparsemax(Z):
 
 
 def _sparsemax(Z):
-    u = Z - Z.max(axis=-1, keepdims=True)
+    u = _below_row_maximum(Z)
     # As in _entmax15: tau >= -1, so clipping entries below -1 leaves tau unchanged.
     u_sorted = -np.sort(-np.maximum(u, -1.0), axis=-1)
     k = np.arange(1, u.shape[-1] + 1)
     tau = (np.cumsum(u_sorted, axis=-1) - 1) / k
-    support_size = np.sum(tau < u_sorted, axis=-1, keepdims=True)
+    support_size = _leading_run(tau < u_sorted)
     tau_star = np.take_along_axis(tau, support_size - 1, axis=-1)
-    return np.maximum(u - tau_star, 0.0)
+    return np.where(_in_support(u, u_sorted, support_size), np.maximum(u - tau_star, 0.0), 0.0)
 
 
 _MAPS = {"softmax": _softmax, "entmax15": _entmax15}

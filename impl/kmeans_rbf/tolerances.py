@@ -155,7 +155,8 @@ def error_bounds(X, C, temperature, kind, dtype):
     # One rounding of a result that lands among the subnormals (see _SMALLEST_NORMAL).
     underflow = 2 * _UNIT_ROUNDOFF[_name(dtype)] * _SMALLEST_NORMAL[_name(dtype)]
     mass = r.sum(axis=0)
-    with np.errstate(divide="ignore"):
+    # A subnormal mass makes the condition overflow to inf, which is the intended value.
+    with np.errstate(divide="ignore", over="ignore"):
         step_condition = np.where(mass > 0, kappa * len(X) / mass, np.inf)
     if kind == "hard":
         step_condition[mass == 0] = 1.0

@@ -171,6 +171,16 @@ def _ranks(u):
     return torch.arange(1, u.shape[-1] + 1, dtype=u.dtype, device=u.device)
 
 
+def _leading_run(condition):
+    """Length of the run of True at the start of each row; see reference._leading_run."""
+    return torch.sum(torch.cumprod(condition.to(torch.int64), dim=-1), dim=-1, keepdim=True)
+
+
+def _in_support(u, u_sorted, support_size):
+    """The support of the output; see reference._in_support."""
+    return (u >= torch.gather(u_sorted, -1, support_size - 1)) & (u > -1.0)
+
+
 def _entmax15_forward(Z):
     u = (Z - Z.max(dim=-1, keepdim=True).values) / 2
     u_sorted = _sorted_descending(u)
@@ -179,18 +189,20 @@ def _entmax15_forward(Z):
     mean_of_squares = torch.cumsum(u_sorted**2, dim=-1) / k
     delta = (1 - k * (mean_of_squares - mean**2)) / k
     tau = mean - torch.sqrt(torch.clamp(delta, min=0.0))
-    support_size = torch.sum(tau < u_sorted, dim=-1, keepdim=True)
+    support_size = _leading_run(tau < u_sorted)
     tau_star = torch.gather(tau, -1, support_size - 1)
-    return torch.clamp(u - tau_star, min=0.0) ** 2
+    p = torch.clamp(u - tau_star, min=0.0) ** 2
+    return torch.where(_in_support(u, u_sorted, support_size), p, torch.zeros_like(p))
 
 
 def _sparsemax_forward(Z):
     u = Z - Z.max(dim=-1, keepdim=True).values
     u_sorted = _sorted_descending(u)
     tau = (torch.cumsum(u_sorted, dim=-1) - 1) / _ranks(u)
-    support_size = torch.sum(tau < u_sorted, dim=-1, keepdim=True)
+    support_size = _leading_run(tau < u_sorted)
     tau_star = torch.gather(tau, -1, support_size - 1)
-    return torch.clamp(u - tau_star, min=0.0)
+    p = torch.clamp(u - tau_star, min=0.0)
+    return torch.where(_in_support(u, u_sorted, support_size), p, torch.zeros_like(p))
 
 
 def _simplex_backward(s, grad):

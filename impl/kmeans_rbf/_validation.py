@@ -34,11 +34,10 @@ def check_temperature(temperature, kind="softmax", name="temperature"):
         if kind == "hard":
             return None
         raise ValueError(f"{name} is required for kind={kind!r} (a finite number > 0)")
+    if getattr(temperature, "ndim", None) == 0:  # a 0-d NumPy array or torch tensor
+        temperature = temperature.item()
     if isinstance(temperature, bool) or not isinstance(temperature, numbers.Real):
-        if getattr(temperature, "ndim", None) == 0 or getattr(temperature, "shape", None) == ():
-            temperature = temperature.item()
-        else:
-            raise TypeError(f"{name} must be a real number; got {type(temperature).__name__}")
+        raise TypeError(f"{name} must be a real number; got {type(temperature).__name__} {temperature!r}")
     value = float(temperature)
     if math.isnan(value) or math.isinf(value) or value <= 0:
         raise ValueError(f"{name} must be a finite number > 0; got {temperature!r}")
@@ -84,13 +83,13 @@ def check_points(a, name):
     check_finite(a, name)
 
 
-def check_data_and_centres(X, C):
+def check_data_and_centres(X, C, centres_name="C"):
     check_points(X, "X")
-    check_points(C, "C")
+    check_points(C, centres_name)
     if X.shape[1] != C.shape[1]:
         raise ValueError(
-            f"X and C must have the same number of features; "
-            f"X has {X.shape[1]}, C has {C.shape[1]}"
+            f"X and {centres_name} must have the same number of features; "
+            f"X has {X.shape[1]}, {centres_name} has {C.shape[1]}"
         )
 
 

@@ -55,9 +55,9 @@ def _as_float64(a, name):
     return array.astype(np.float64, copy=False)
 
 
-def _data_and_centres(X, C):
-    X, C = _as_float64(X, "X"), _as_float64(C, "C")
-    check.check_data_and_centres(X, C)
+def _data_and_centres(X, C, centres_name="C"):
+    X, C = _as_float64(X, "X"), _as_float64(C, centres_name)
+    check.check_data_and_centres(X, C, centres_name)
     return X, C
 
 
@@ -91,7 +91,8 @@ def squared_distances(X, C):
 
 def _squared_distances(X, C):
     differences = X[:, None, :] - C[None, :, :]
-    d = np.sum(differences**2, axis=2)
+    with np.errstate(over="ignore"):  # overflow is reported just below, as OverflowError
+        d = np.sum(differences**2, axis=2)
     check.check_distances_finite(d)
     return d
 
@@ -498,7 +499,7 @@ def kmeans(X, C0, n_iter):
     array([[0.5],
            [9.5]])
     """
-    X, C = _data_and_centres(X, C0)
+    X, C = _data_and_centres(X, C0, "C0")
     for _ in range(check.check_count(n_iter, "n_iter")):
         C = _lloyd_step(X, C)
     return C
@@ -526,7 +527,7 @@ def anneal(X, C0, temperatures, kind="softmax", steps_per_temperature=1):
     check.check_kind(kind, allowed=("softmax", "entmax15"))
     temperatures = check.check_temperatures(temperatures, kind)
     steps = check.check_count(steps_per_temperature, "steps_per_temperature", minimum=1)
-    X, C = _data_and_centres(X, C0)
+    X, C = _data_and_centres(X, C0, "C0")
     trajectory = [C]
     for temperature in temperatures:
         for _ in range(steps):

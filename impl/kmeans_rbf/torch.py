@@ -59,14 +59,14 @@ def _floating_tensor(a, name):
     return a
 
 
-def _data_and_centres(X, C):
+def _data_and_centres(X, C, centres_name="C"):
     """Validated X and C in the working dtype, and the dtype to return results in."""
-    X, C = _floating_tensor(X, "X"), _floating_tensor(C, "C")
+    X, C = _floating_tensor(X, "X"), _floating_tensor(C, centres_name)
     if X.dtype != C.dtype:
-        raise TypeError(f"X and C must have the same dtype; got {X.dtype} and {C.dtype}")
+        raise TypeError(f"X and {centres_name} must have the same dtype; got {X.dtype} and {C.dtype}")
     if X.device != C.device:
-        raise ValueError(f"X and C must be on the same device; got {X.device} and {C.device}")
-    check.check_data_and_centres(X, C)
+        raise ValueError(f"X and {centres_name} must be on the same device; got {X.device} and {C.device}")
+    check.check_data_and_centres(X, C, centres_name)
     working = _working_dtype(X.dtype)
     return X.to(working), C.to(working), X.dtype
 
@@ -511,7 +511,7 @@ def kmeans(X, C0, n_iter):
     tensor([[0.5000],
             [9.5000]])
     """
-    X, C, dtype = _data_and_centres(X, C0)
+    X, C, dtype = _data_and_centres(X, C0, "C0")
     for _ in range(check.check_count(n_iter, "n_iter")):
         C = _lloyd_step(X, C)
     return _returned(C, dtype)
@@ -531,7 +531,7 @@ def anneal(X, C0, temperatures, kind="softmax", steps_per_temperature=1):
     check.check_kind(kind, allowed=("softmax", "entmax15"))
     temperatures = check.check_temperatures(temperatures, kind)
     steps = check.check_count(steps_per_temperature, "steps_per_temperature", minimum=1)
-    X, C, dtype = _data_and_centres(X, C0)
+    X, C, dtype = _data_and_centres(X, C0, "C0")
     for temperature in temperatures:
         _check_representable(temperature, dtype)
     trajectory = [C]

@@ -7,7 +7,8 @@ An adapter exposes exactly what its library offers, translated faithfully: conve
 translated (and each translation is said in the adapter's docstring), behaviour is not
 fixed. Where a library lacks a capability the adapter does not have the method; where it
 lacks one *kind* of a capability (scikit-learn has softmax responsibilities but no
-1.5-entmax) the method raises ``NotImplementedError`` for that kind, saying so. Where a
+1.5-entmax) the adapter declares the kinds it offers in ``kinds`` (per capability), and
+the method raises ``NotImplementedError`` for any other kind, saying so. Where a
 library refuses an input (``max_iter=0``, fewer points than clusters) its exception is let
 through: that is the library's behaviour, for the oracle to see.
 
@@ -107,14 +108,16 @@ class _SKLearn:
       term but ``-d_ik / T`` is the same for all k, so the posterior is exactly
       ``softmax(-d/T)``. scikit-learn has no 1.5-entmax: kind "entmax15" raises
       ``NotImplementedError``.
-    * objective, hard: ``-KMeans.score(X) / N`` on a ``KMeans`` whose
-      ``cluster_centers_`` are set to C. ``score`` is documented as the opposite of the
+    * objective, hard: ``-KMeans.score(X) / N`` on a ``KMeans`` whose fitted attributes
+      are set by hand (``cluster_centers_ = C``, ``n_features_in_``, and the private
+      ``_n_threads`` that ``score`` reads). ``score`` is documented as the opposite of the
       K-Means objective, a *sum* over points (the inertia): dividing by N is the
       translation to the mean. There is no soft objective in scikit-learn: kinds
       "softmax" and "entmax15" raise ``NotImplementedError``.
     """
 
     dtype = np.float64
+    kinds = {"responsibilities": ("softmax",), "objective": ("hard",)}
 
     def __init__(self):
         import sklearn

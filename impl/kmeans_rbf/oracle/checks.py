@@ -24,7 +24,7 @@ from .. import reference
 from ..strategies import datasets, problems, temperatures
 from ..tolerances import error_bounds, tolerance
 
-__all__ = ["Check", "Defect", "CHECKS"]
+__all__ = ["Check", "Defect", "Target", "CHECKS"]
 
 # A comparison whose bound exceeds 5% of the result's scale would check nothing useful.
 MEANINGFUL = 0.05
@@ -40,7 +40,32 @@ class Check:
     capability: str
     description: str
     inputs: st.SearchStrategy
-    verify: Callable
+    verify: Callable  # verify(call, inputs, target) raises Defect; target: Target
+
+
+ALL_KINDS = ("hard", "softmax", "entmax15")
+
+
+@dataclass(frozen=True)
+class Target:
+    """What the checks know of the implementation: its dtype and the kinds it offers.
+
+    ``kinds`` is the implementation's optional attribute: a sequence of kinds for every
+    capability, or a mapping from capability name to its kinds.
+    """
+
+    dtype: np.dtype
+    kinds: object = ALL_KINDS
+
+    def offers(self, capability, kind):
+        kinds = self.kinds.get(capability, ALL_KINDS) if isinstance(self.kinds, dict) else self.kinds
+        return kind in kinds
+
+
+def _offered(kind, target, capability):
+    # An implementation that declares ``kinds`` is checked on those only, so that a kind it
+    # lacks (scikit-learn has no 1.5-entmax) does not hide its defects in the others.
+    assume(target.offers(capability, kind))
 
 
 def expect(condition, message):
@@ -84,6 +109,13 @@ def _gaps(d):
     return two[:, 1] - two[:, 0]
 
 
+def _assume_enough_points(X, C):
+    # Fewer points than centres is valid input, but several libraries refuse it: it has a
+    # check of its own (lloyd_step.more-centres-than-points), so that a refusal does not
+    # hide what the other checks would find.
+    assume(len(X) >= len(C))
+
+
 def _assume_clear_cells(X, C, bounds, allow_exact_ties=False):
     """No point within rounding of a tie (exact ties optionally allowed), no empty cell."""
     d = reference.squared_distances(X, C)
@@ -98,7 +130,8 @@ def _assume_clear_cells(X, C, bounds, allow_exact_ties=False):
 # --- assign ----------------------------------------------------------------------------
 
 
-def _verify_assign(call, inputs, dtype):
+def _verify_assign(call, inputs, target):
+    dtype = target.dtype
     X, C, _, bounds = _prepared(inputs["problem"], dtype, "hard")
     labels = call("assign", X.astype(dtype), C.astype(dtype))
     expect(labels.shape == (len(X),), f"assign returned shape {labels.shape}; expected {(len(X),)}")
@@ -116,14 +149,17 @@ def _verify_assign(call, inputs, dtype):
 # --- lloyd_step and kmeans -------------------------------------------------------------
 
 
-def _verify_lloyd_step(call, inputs, dtype):
+def _verify_lloyd_step(call, inputs, target):
+    dtype = target.dtype
     X, C, _, bounds = _prepared(inputs["problem"], dtype, "hard")
+    _assume_enough_points(X, C)
     _assume_clear_cells(X, C, bounds)
     actual = _floats(call("lloyd_step", X.astype(dtype), C.astype(dtype)), "lloyd_step", C.shape)
     _within(actual, reference.lloyd_step(X, C), bounds["lloyd_step"], "lloyd_step")
 
 
-def _verify_lloyd_step_ties(call, inputs, dtype):
+def _verify_lloyd_step_ties(call, inputs, target):
+    dtype = target.dtype
     # Exact ties on grid data: any nearest centre may take a tied point, so the step must
     # equal the means of *some* tie-consistent partition.
     X, C, _, bounds = _prepared(inputs["problem"], dtype, "hard")
@@ -148,10 +184,23 @@ def _verify_lloyd_step_ties(call, inputs, dtype):
     )
 
 
-def _verify_lloyd_step_empty(call, inputs, dtype):
+def _verify_lloyd_step_empty(call, inputs, target):
+    dtype = target.dtype
     # Data away from the origin, so that a centre moved to 0 is visibly wrong.
     X, C, _, bounds = _prepared(inputs["problem"], dtype, "hard")
+    _assume_enough_points(X, C)
     assume(len(np.unique(reference.assign(X, C))) < len(C))
+    _assert_kept_or_relocated(call, X, C, bounds, dtype)
+
+
+def _verify_more_centres_than_points(call, inputs, target):
+    dtype = target.dtype
+    X, C, _, bounds = _prepared(inputs["problem"], dtype, "hard")
+    assume(len(X) < len(C))
+    _assert_kept_or_relocated(call, X, C, bounds, dtype)
+
+
+def _assert_kept_or_relocated(call, X, C, bounds, dtype):
     actual = _floats(call("lloyd_step", X.astype(dtype), C.astype(dtype)), "lloyd_step", C.shape)
     low, high = X.min(axis=0), X.max(axis=0)
     slack = bounds["lloyd_step"]
@@ -164,8 +213,10 @@ def _verify_lloyd_step_empty(call, inputs, dtype):
     )
 
 
-def _verify_kmeans(call, inputs, dtype):
+def _verify_kmeans(call, inputs, target):
+    dtype = target.dtype
     X, C0, _, bounds = _prepared(inputs["problem"], dtype, "hard")
+    _assume_enough_points(X, C0)
     n_iter = inputs["n_iter"]
     C = C0
     for _ in range(n_iter):  # every step of the reference must be unambiguous
@@ -180,23 +231,29 @@ def _verify_kmeans(call, inputs, dtype):
 # --- soft responsibilities, maps, objective, gradient ---------------------------------
 
 
-def _verify_responsibilities(call, inputs, dtype):
+def _verify_responsibilities(call, inputs, target):
+    dtype = target.dtype
     kind = inputs["kind"]
+    _offered(kind, target, "responsibilities")
     X, C, T, bounds = _prepared(inputs["problem"], dtype, kind)
     actual = _floats(call("responsibilities", X.astype(dtype), C.astype(dtype), T, kind), "responsibilities", (len(X), len(C)))
     expect(bool(np.all(actual >= -bounds["responsibilities"])), f"responsibilities are negative:\n{actual}")
     _within(actual, reference.responsibilities(X, C, T, kind), bounds["responsibilities"], f"responsibilities({kind})")
 
 
-def _verify_objective(call, inputs, dtype):
+def _verify_objective(call, inputs, target):
+    dtype = target.dtype
     kind = inputs["kind"]
+    _offered(kind, target, "objective")
     X, C, T, bounds = _prepared(inputs["problem"], dtype, kind)
     actual = _floats(np.asarray(call("objective", X.astype(dtype), C.astype(dtype), T, kind)).reshape(()), "objective", ())
     _within(actual, reference.objective(X, C, T, kind), bounds["objective"], f"objective({kind})")
 
 
-def _verify_gradient(call, inputs, dtype):
+def _verify_gradient(call, inputs, target):
+    dtype = target.dtype
     kind = inputs["kind"]
+    _offered(kind, target, "gradient")
     X, C, T, bounds = _prepared(inputs["problem"], dtype, kind)
     if kind == "hard":  # J is differentiable only away from ties
         assume(np.all(_gaps(reference.squared_distances(X, C)) > 1e-3))
@@ -220,7 +277,8 @@ def _adversarial_rows():
     )
 
 
-def _verify_entmax15(call, inputs, dtype):
+def _verify_entmax15(call, inputs, target):
+    dtype = target.dtype
     rows = np.atleast_2d(np.asarray(inputs["rows"], dtype=np.float64))
     with np.errstate(over="ignore"):  # 1e300 overflows float32: such a row is not an input for it
         Z = rows.astype(dtype)
@@ -260,8 +318,12 @@ CHECKS = [
           st.fixed_dictionaries({"problem": problems(data=datasets(geometry="grid"))}), _verify_lloyd_step_ties),
     Check("lloyd_step.empty-cluster", "lloyd_step", "an empty cluster's centre is kept or relocated into the data, never NaN or moved out",
           st.fixed_dictionaries({"problem": _AWAY_FROM_ORIGIN}), _verify_lloyd_step_empty),
-    Check("kmeans.reference", "kmeans", "n_iter Lloyd steps from C0 (n_iter 0 to 4) equal the reference",
-          st.fixed_dictionaries({"problem": st.one_of(problems(), _slow_starts()), "n_iter": st.integers(0, 4)}), _verify_kmeans),
+    Check("lloyd_step.more-centres-than-points", "lloyd_step", "K > N is valid: the surplus centres are kept or relocated, no error",
+          st.fixed_dictionaries({"problem": problems(n_clusters=st.integers(2, 6), data=datasets(n_points=st.integers(1, 4)))}), _verify_more_centres_than_points),
+    Check("kmeans.reference", "kmeans", "n_iter Lloyd steps from C0 (n_iter 1 to 4) equal the reference",
+          st.fixed_dictionaries({"problem": st.one_of(problems(), _slow_starts()), "n_iter": st.integers(1, 4)}), _verify_kmeans),
+    Check("kmeans.zero-iterations", "kmeans", "n_iter = 0 is valid and returns C0",
+          st.fixed_dictionaries({"problem": problems(), "n_iter": st.just(0)}), _verify_kmeans),
     Check("responsibilities.reference", "responsibilities", "softmax / entmax15 responsibilities equal the reference at T in [1e-4, 1e4]",
           st.fixed_dictionaries({"problem": problems(temperature=temperatures(min_value=1e-4, max_value=1e4)), "kind": _SOFT}), _verify_responsibilities),
     Check("responsibilities.extreme-temperature", "responsibilities", "finite and equal to the reference at T = 1e-12 and 1e12",

@@ -7,7 +7,7 @@ import numpy as np
 from hypothesis import HealthCheck, Phase, Verbosity, given, settings
 from hypothesis.errors import Unsatisfiable
 
-from .checks import CHECKS, Defect
+from .checks import CHECKS, Defect, Target
 from .sandbox import CallFailed, CallTimedOut, Sandbox
 
 __all__ = ["PROFILES", "Result", "Report", "run_check", "verify"]
@@ -84,7 +84,7 @@ def run_check(check, sandbox, max_examples, shrink=True):
     With ``shrink=False`` a failure is reported with the first failing input found, not
     the smallest: faster, for when only the verdict matters.
     """
-    dtype = np.dtype(sandbox.info["dtype"])
+    target = Target(np.dtype(sandbox.info["dtype"]), sandbox.info["kinds"])
     last = {}
 
     def call(name, *args):
@@ -108,7 +108,7 @@ def run_check(check, sandbox, max_examples, shrink=True):
     @given(check.inputs)
     def search(inputs):
         last["inputs"] = inputs
-        check.verify(call, inputs, dtype)
+        check.verify(call, inputs, target)
 
     start = time.perf_counter()
     try:

@@ -11,6 +11,7 @@ import importlib
 import multiprocessing
 import sys
 import traceback
+import warnings
 
 import numpy as np
 
@@ -64,6 +65,7 @@ def describe(target, spec):
     return {
         "capabilities": [name for name in PROTOCOL if callable(getattr(target, name, None))],
         "dtype": np.dtype(getattr(target, "dtype", np.float64)).name,
+        "kinds": getattr(target, "kinds", ("hard", "softmax", "entmax15")),
         "name": str(getattr(target, "name", spec)),
     }
 
@@ -83,7 +85,11 @@ def _serve(spec, connection, path):
             return
         name, args = request
         try:
-            result = to_numpy(getattr(target, name)(*args))
+            # Warnings are not defects, and whether they raise would otherwise depend on
+            # the caller's PYTHONWARNINGS: the worker always lets them pass silently.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                result = to_numpy(getattr(target, name)(*args))
             connection.send(("ok", result, None))
         except BaseException as error:  # noqa: BLE001 - any exception is the implementation's
             connection.send(("error", f"{type(error).__name__}: {error}", traceback.format_exc()))
@@ -122,9 +128,13 @@ class Sandbox:
         )
         self._process.start()
         self._connection = parent
-        if not parent.poll(120):
+        # Wait for the worker to load the target, but not for a worker that has died.
+        for _ in range(120):
+            if parent.poll(1) or not self._process.is_alive():
+                break
+        if not parent.poll(0):
             self.close()
-            raise CallTimedOut(f"{self.spec} did not load within 120 s")
+            raise CallFailed(f"cannot load {self.spec}: the worker died or took over 120 s", "")
         status, message, details = parent.recv()
         if status == "load-error":
             self.close()

@@ -1,6 +1,6 @@
 """Convergence as T -> 0 (MATH.md claims 1, 2 and 14): derivations, symbolic and SMT proofs.
 
-Claims (theory/convergence.md, registry theory/_fragments/convergence.toml):
+Claims (theory/convergence.md, registry theory/claims.toml):
 
 * ``sandwich``              J - T H_max <= F_T <= J <= L_T <= J + T H_max, both maps, every C;
 * ``softmax-excess-bound``  L_T - J <= (K - 1) T / e for softmax;

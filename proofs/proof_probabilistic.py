@@ -10,7 +10,7 @@ ending in a residual that simplifies to 0, then the same identity at random poin
 50-digit mpmath; where a statement is polynomial over the reals, z3 proves it for *all*
 reals by finding its negation unsatisfiable.
 
-How the pieces cover the claims (ids of theory/_fragments/probabilistic.toml):
+How the pieces cover the claims (ids of theory/claims.toml):
 
 * truncated-em-hard-is-lloyd: one-hot q renormalised on one cluster is 1; the M-step mean
   with 0/1 weights is the cell mean and the variance the cell distortion over N D.

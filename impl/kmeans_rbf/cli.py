@@ -74,9 +74,9 @@ def _counterexample_text(example):
     return json.dumps(_jsonable(example))
 
 
-def _print_matrix(reports, out):
-    names = [r.implementation for r in reports]
-    width = max(12, *(len(n) + 2 for n in names))
+def _print_matrix(targets, reports, out):
+    names = list(targets)
+    width = max(8, *(len(n) + 2 for n in names))
     print("\n" + " " * 38 + "".join(f"{n:<{width}}" for n in names), file=out)
     for row in zip(*(r.checks for r in reports)):
         cells = "".join(f"{_SYMBOLS[result.status]:<{width}}" for result in row)
@@ -105,7 +105,7 @@ def verify_command(arguments, out=sys.stdout, err=sys.stderr):
         reports.append(report)
         _print_report(report, out)
     if len(reports) > 1:
-        _print_matrix(reports, out)
+        _print_matrix(targets, reports, out)
     if arguments.json:
         payload = reports[0].as_json() if len(reports) == 1 else [r.as_json() for r in reports]
         with open(arguments.json, "w") as handle:

@@ -1,7 +1,7 @@
 """MATH.md claims 11 and 12, project issue 5: the probabilistic view and deterministic annealing.
 
 Statements, status and proofs: theory/probabilistic.md, ids in its headings (registry:
-theory/_fragments/probabilistic.toml; symbolic and z3 proofs: proofs/proof_probabilistic.py).
+theory/claims.toml; symbolic and z3 proofs: proofs/proof_probabilistic.py).
 
 Every property is a factory of an implementation, run on each implementation (the NumPy
 reference with ``kmeans_rbf.probabilistic``, torch float64 with

@@ -1,6 +1,6 @@
 """Trajectories, ties and annealing (MATH.md claims 6, 8, 13); theory/trajectories.md.
 
-Claims (theory/_fragments/trajectories.toml):
+Claims (theory/claims.toml):
 
 * trajectories-entmax: with margins >= m along Lloyd's trajectory, entmax-1.5 soft steps at
   T <= m/2 retrace it bit for bit.

@@ -102,11 +102,6 @@ def broken(name, **replacements):
 parametrize_implementations = pytest.mark.parametrize("implementation", IMPLEMENTATIONS, ids=repr)
 
 
-def first_failure(property_test):
-    """The property without Hypothesis' shrink phase: ``assert_bites`` needs a failure, not
-    its smallest form, and shrinking a failing property costs most of its run time."""
-    return settings(phases=[Phase.explicit, Phase.reuse, Phase.generate])(property_test)
-
 
 @st.composite
 def variances(draw):
@@ -164,7 +159,7 @@ def _step_without_renormalising(X, means, variance, n_nearest):
 
 @pytest.mark.claim("truncated-em-hard-is-lloyd")
 def test_one_nearest_step_property_bites():
-    assert_bites(first_failure(hard_is_lloyd_property(broken("q not renormalised", truncated_em_step=_step_without_renormalising))))
+    assert_bites(hard_is_lloyd_property(broken("q not renormalised", truncated_em_step=_step_without_renormalising)))
 
 
 @pytest.mark.claim("truncated-em-hard-is-lloyd")
@@ -234,7 +229,7 @@ def _free_energy_without_D(X, means, variance, n_nearest):
 
 @pytest.mark.claim("truncated-free-energy-hard")
 def test_free_energy_at_variance_J_over_D_property_bites():
-    assert_bites(first_failure(hard_free_energy_property(broken("normaliser without D", truncated_free_energy=_free_energy_without_D))))
+    assert_bites(hard_free_energy_property(broken("normaliser without D", truncated_free_energy=_free_energy_without_D)))
 
 
 # --- truncated-free-energy-monotone -----------------------------------------------------
@@ -302,7 +297,7 @@ def _step_dividing_by_N(X, means, variance, n_nearest):
 
 @pytest.mark.claim("truncated-free-energy-monotone")
 def test_truncated_free_energy_never_decreases_property_bites():
-    assert_bites(first_failure(monotone_property(broken("means over N", truncated_em_step=_step_dividing_by_N))))
+    assert_bites(monotone_property(broken("means over N", truncated_em_step=_step_dividing_by_N)))
 
 
 # --- truncated-free-energy-below-likelihood ----------------------------------------------
@@ -353,7 +348,7 @@ def _log_likelihood_without_prior(X, means, variance):
 
 @pytest.mark.claim("truncated-free-energy-below-likelihood")
 def test_truncated_free_energy_is_below_the_likelihood_property_bites():
-    assert_bites(first_failure(below_likelihood_property(broken("no prior 1/K", log_likelihood=_log_likelihood_without_prior))))
+    assert_bites(below_likelihood_property(broken("no prior 1/K", log_likelihood=_log_likelihood_without_prior)))
 
 
 # --- truncated-em-full-is-em ------------------------------------------------------------
@@ -430,7 +425,7 @@ def _variance_at_the_old_means(X, means, variance, n_nearest):
 
 @pytest.mark.claim("truncated-em-full-is-em")
 def test_all_nearest_step_is_full_em_property_bites():
-    assert_bites(first_failure(full_em_property(broken("variance at old means", truncated_em_step=_variance_at_the_old_means))))
+    assert_bites(full_em_property(broken("variance at old means", truncated_em_step=_variance_at_the_old_means)))
 
 
 # --- soft-kmeans-is-em ------------------------------------------------------------------
@@ -483,7 +478,7 @@ def test_soft_kmeans_is_em_property_bites():
         truncated_posterior=_exponent_without_the_half(probabilistic.truncated_posterior),
         truncated_em_step=_exponent_without_the_half(probabilistic.truncated_em_step),
     )
-    assert_bites(first_failure(soft_kmeans_property(wrong)))
+    assert_bites(soft_kmeans_property(wrong))
 
 
 # --- annealing-fixed-point --------------------------------------------------------------
@@ -520,7 +515,7 @@ def _soft_step_with_rbf_activations(X, C, temperature=None, kind="softmax"):
 
 @pytest.mark.claim("annealing-fixed-point")
 def test_all_at_mean_is_a_fixed_point_property_bites():
-    assert_bites(first_failure(fixed_point_property(broken("RBF activations", soft_step=_soft_step_with_rbf_activations))))
+    assert_bites(fixed_point_property(broken("RBF activations", soft_step=_soft_step_with_rbf_activations)))
 
 
 # --- annealing-critical-temperature -----------------------------------------------------
@@ -656,7 +651,7 @@ def test_hessian_at_the_mean_matches_the_formula():
 @pytest.mark.claim("annealing-critical-temperature")
 def test_hessian_property_bites():
     # The bug: the free energy without its factor T, -(1/N) sum_i log sum_k exp(-d_ik / T).
-    assert_bites(first_failure(hessian_property(lambda X, C, T: torch_backend.free_energy(X, C, T, "softmax") / T)))
+    assert_bites(hessian_property(lambda X, C, T: torch_backend.free_energy(X, C, T, "softmax") / T))
 
 
 def unstable_below_property(impl):
@@ -899,7 +894,7 @@ def test_one_step_matches_sklearn_spherical_mixture(implementation):
 
 @pytest.mark.claim("sklearn-one-step")
 def test_one_step_matches_sklearn_property_bites():
-    assert_bites(first_failure(sklearn_property(broken("variance at old means", truncated_em_step=_variance_at_the_old_means))))
+    assert_bites(sklearn_property(broken("variance at old means", truncated_em_step=_variance_at_the_old_means)))
 
 
 @pytest.mark.claim("sklearn-one-step")

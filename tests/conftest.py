@@ -7,6 +7,10 @@ Profiles (choose with ``pytest --hypothesis-profile NAME``):
 * ``thorough``: randomised and many examples, for a search before a release.
 
 A failing example is printed with a ``@reproduce_failure`` blob to paste above the test.
+Derandomised is not history-free: Hypothesis mixes constants from the source of every
+loaded local module into what it generates, so a subset of the tests (``-k``) may draw
+other examples than the full run; the full run is the same every time, and the blob
+reproduces an example anywhere.
 """
 
 import numpy as np

@@ -30,6 +30,9 @@ import pytest
 import sympy as sp
 import z3
 
+from kmeans_rbf.multiprecision import entmax15 as _mp_entmax15
+from kmeans_rbf.multiprecision import softmax as _mp_softmax
+
 mpmath.mp.dps = 50
 _EPS = mpmath.mpf("1e-40")  # 50-digit arithmetic: identities must hold to ~1e-45
 
@@ -46,29 +49,6 @@ def _random_simplex(rng, K):
     weights = [mpmath.mpf(rng.random()) ** 3 for _ in range(K)]  # cubed: near-faces too
     total = sum(weights)
     return [w / total for w in weights]
-
-
-def _mp_entmax15(z):
-    """1.5-entmax at 50 digits by Newton's method on f(tau) = sum_k [z_k/2 - tau]_+^2 - 1.
-
-    Independent of the sort-based algorithm of the package: f is convex and decreasing, and
-    f >= 0 at tau = max z/2 - 1, so Newton's iterates increase monotonically to the root.
-    """
-    u = [zk / 2 for zk in z]
-    tau = max(u) - 1
-    for _ in range(200):
-        excess = sum(max(uk - tau, 0) ** 2 for uk in u) - 1
-        step = excess / (2 * sum(max(uk - tau, 0) for uk in u))
-        tau += step
-        if step < mpmath.mpf("1e-48"):
-            break
-    return [max(uk - tau, 0) ** 2 for uk in u]
-
-
-def _mp_softmax(z):
-    top = max(z)
-    e = [mpmath.exp(zk - top) for zk in z]
-    return [ek / sum(e) for ek in e]
 
 
 def _shannon(p):

@@ -25,6 +25,8 @@ import pytest
 import sympy as sp
 import z3
 
+from kmeans_rbf.multiprecision import entmax15 as _mp_entmax15
+
 # --- helpers ---------------------------------------------------------------------------
 
 
@@ -62,24 +64,6 @@ def _one_hot_z3(q, T, K):
 def _gap_at_least_2T_z3(d, T, K):
     """Some centre j is nearer than every other by at least 2T: d_(2) - d_(1) >= 2T."""
     return z3.Or([z3.And([d[k] - d[j] >= 2 * T for k in range(K) if k != j]) for j in range(K)])
-
-
-def _mp_entmax15(z):
-    """1.5-entmax of a list of logits in mpmath (current precision), by the sort-based rule."""
-    u = [mpmath.mpf(v) / 2 for v in z]
-    ordered = sorted(u, reverse=True)
-    tau = ordered[0] - 1
-    for k in range(1, len(u) + 1):
-        head = ordered[:k]
-        mean = sum(head) / k
-        delta = (1 - k * (sum(v * v for v in head) / k - mean**2)) / k
-        if delta < 0:
-            break
-        candidate = mean - mpmath.sqrt(delta)
-        if not candidate < ordered[k - 1]:
-            break
-        tau = candidate
-    return [max(v - tau, 0) ** 2 for v in u]
 
 
 def _random_row(rng, K, spread=6):

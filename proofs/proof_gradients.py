@@ -26,6 +26,9 @@ import pytest
 import sympy as sp
 import z3
 
+from kmeans_rbf.multiprecision import entmax15 as _mp_entmax15
+from kmeans_rbf.multiprecision import softmax as _mp_softmax
+
 T = sp.Symbol("T", positive=True)
 FOUR_THIRDS = sp.Rational(4, 3)
 
@@ -101,29 +104,6 @@ def _mp(value):
     return mpmath.mpf(value)
 
 
-def _mp_softmax(z):
-    top = max(z)
-    w = [mpmath.exp(zk - top) for zk in z]
-    total = sum(w)
-    return [wk / total for wk in w]
-
-
-def _mp_entmax15(z):
-    """Exact sort-based 1.5-entmax in mpmath: p_k = [z_k/2 - tau]_+^2, sum p = 1."""
-    top = max(z)
-    u = [(zk - top) / 2 for zk in z]
-    ordered = sorted(u, reverse=True)
-    tau = ordered[0] - 1
-    for k in range(1, len(u) + 1):
-        head = ordered[:k]
-        mean = sum(head) / k
-        delta = (1 - k * (sum(h**2 for h in head) / k - mean**2)) / k
-        candidate = mean - mpmath.sqrt(max(delta, 0))
-        if candidate < ordered[k - 1]:
-            tau = candidate
-    return [max(uk - tau, 0) ** 2 for uk in u]
-
-
 def _mp_map(kind, z):
     return _mp_softmax(z) if kind == "softmax" else _mp_entmax15(z)
 
@@ -143,7 +123,6 @@ def _mp_free_energy(X, C, temperature, kind):
             entropy = mpmath.mpf(4) / 3 * (1 - sum(pk**1.5 for pk in p))
             total += sum(pk * dk for pk, dk in zip(p, row)) - temperature * entropy
     return total / len(X)
-
 
 
 def _mp_objective(X, C, temperature, kind):

@@ -26,6 +26,9 @@ import pytest
 import sympy as sp
 import z3
 
+from kmeans_rbf.multiprecision import entmax15 as _mp_entmax15
+from kmeans_rbf.multiprecision import softmax as _mp_softmax
+
 # --- helpers in exact and in 50-digit arithmetic -----------------------------------------
 
 
@@ -39,27 +42,6 @@ def _entmax15_sorted_thresholds(u_sorted):
         delta = (1 - k * (mean_of_squares - mean**2)) / k
         taus.append(sp.nsimplify(mean - sp.sqrt(delta)))
     return taus
-
-
-def _mp_entmax15(z):
-    """entmax-1.5 of one row at the current mpmath precision: bisection on tau in [-1, 0]
-    (after the shift max z = 0), to a residual far below the precision of the checks."""
-    top = max(z)
-    u = [(v - top) / 2 for v in z]
-    low, high = mpmath.mpf(-1), mpmath.mpf(0)
-    for _ in range(4 * mpmath.mp.prec):
-        tau = (low + high) / 2
-        if sum(max(v - tau, 0) ** 2 for v in u) > 1:
-            low = tau
-        else:
-            high = tau
-    return [max(v - high, 0) ** 2 for v in u]
-
-
-def _mp_softmax(z):
-    top = max(z)
-    e = [mpmath.exp(v - top) for v in z]
-    return [v / sum(e) for v in e]
 
 
 def _mp_soft_step(x, c, T, kind):

@@ -22,8 +22,10 @@ RECORD = {
     "sklearn-float32": ("scikit-learn", "1.9.1", {"kmeans.zero-iterations", "lloyd_step.more-centres-than-points"}),
     # kmeans2 requires iter >= 1.
     "scipy": ("scipy", "1.17.1", {"kmeans.zero-iterations"}),
-    # Empty clusters are refilled by a perturbed copy of a centre, N < K and niter = 0 raise.
-    "faiss": ("faiss-cpu", "1.15.1", {"kmeans.zero-iterations", "lloyd_step.empty-cluster", "lloyd_step.more-centres-than-points"}),
+    # Empty clusters are refilled by a perturbed copy of a centre (F2), N = K ignores the
+    # initial centres (F1), N < K and niter = 0 raise.
+    "faiss": ("faiss-cpu", "1.15.1", {"kmeans.zero-iterations", "lloyd_step.empty-cluster",
+                                      "lloyd_step.more-centres-than-points", "lloyd_step.reference"}),
     "entmax": ("entmax", "1.3", set()),
     # Empty clusters move to the origin.
     "fast-pytorch-kmeans": ("fast-pytorch-kmeans", "0.2.2", {"lloyd_step.empty-cluster", "lloyd_step.more-centres-than-points"}),

@@ -27,13 +27,14 @@ from hypothesis import HealthCheck, Phase, assume, given, note, settings, target
 from hypothesis import strategies as st
 
 from conftest import BACKENDS
+from kmeans_rbf.multiprecision import entmax15 as _mp_entmax15
+from kmeans_rbf.multiprecision import softmax as _mp_softmax
 from kmeans_rbf import reference
 from kmeans_rbf.strategies import problems, temperatures
 from kmeans_rbf.tolerances import error_bounds, tolerance, unit_roundoff
 from support import assert_bites, variant
 
 SOFT_KINDS = ["softmax", "entmax15"]
-
 
 
 # --- ground truth in high precision -----------------------------------------------------
@@ -46,29 +47,6 @@ SOFT_KINDS = ["softmax", "entmax15"]
 # float64 bounds compared with (>= 1e-14 * scale).
 _DIGITS = 60
 _STEP = mpmath.mpf("1e-20")
-
-
-def _mp_softmax(z):
-    top = max(z)
-    w = [mpmath.exp(zk - top) for zk in z]
-    total = sum(w)
-    return [wk / total for wk in w]
-
-
-def _mp_entmax15(z):
-    """Exact sort-based 1.5-entmax: p_k = [z_k/2 - tau]_+^2 with sum p = 1."""
-    top = max(z)
-    u = [(zk - top) / 2 for zk in z]
-    ordered = sorted(u, reverse=True)
-    tau = ordered[0] - 1
-    for k in range(1, len(u) + 1):
-        head = ordered[:k]
-        mean = sum(head) / k
-        delta = (1 - k * (sum(h**2 for h in head) / k - mean**2)) / k
-        candidate = mean - mpmath.sqrt(max(delta, 0))
-        if candidate < ordered[k - 1]:
-            tau = candidate
-    return [max(uk - tau, 0) ** 2 for uk in u]
 
 
 def _mp_row_value(row, temperature, kind, function):

@@ -92,11 +92,7 @@ def _values(impl, X, C, T, kind):
 
 def _slack(X, C, T, kind):
     """Float64 rounding bounds of (J, L_T, F_T) at this problem (module docstring)."""
-    # error_bounds divides by each centre's mass inside np.where, which overflows (a
-    # RuntimeWarning) when a mass is subnormal; that only affects its soft-step entry,
-    # which is not used here. Reported as a package bug.
-    with np.errstate(over="ignore"):
-        soft = error_bounds(X, C, T, kind, np.float64)
+    soft = error_bounds(X, C, T, kind, np.float64)
     hard = error_bounds(X, C, None, "hard", np.float64)
     return hard["objective"], soft["objective"], soft["free_energy"]
 

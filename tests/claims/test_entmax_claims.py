@@ -64,15 +64,8 @@ def _one_hot(d):
 
 
 def _error_bounds(X, C, temperature, kind):
-    """``tolerances.error_bounds`` in float64.
-
-    It divides by each centre's mass for the step bounds, which overflows to inf (with a
-    RuntimeWarning, an error here) when a softmax mass is subnormal: inf is the intended
-    value there (the step of a massless centre is ill-conditioned) and the step bounds are
-    not used here, so the overflow is silenced. (Reported as a package bug.)
-    """
-    with np.errstate(over="ignore"):
-        return error_bounds(X, C, temperature, kind, np.float64)
+    """``tolerances.error_bounds`` in float64."""
+    return error_bounds(X, C, temperature, kind, np.float64)
 
 
 def _resolvable(margin, d):

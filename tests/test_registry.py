@@ -36,6 +36,7 @@ def test_registry_validation_bites(tmp_path):
         "claim a: duplicate id",
         "status 'maybe' is not one of",
         "claim a: no tests",
+        "claim a: no test that the property bites",
         "claim c: missing title",
         "marked with unknown claim 'ghost'",
     ]:

@@ -7,7 +7,9 @@ Each ``[[claim]]`` table has
   ``"verified"`` (property tests pass; no proof exists or is claimed), ``"refuted"``
   (a counterexample is recorded and tested), or ``"open"`` (searched, not settled),
 * ``proofs``: paths under ``proofs/``, optionally ``path::test_name``,
-* ``tests``: pytest node ids under ``tests/`` (``path::test_name``),
+* ``tests``: pytest node ids under ``tests/`` (``path::test_name``), at least one of them
+  a test that the claim's property *bites* (fails on a deliberately broken
+  implementation), named ``*bite*``,
 * ``no_proof_reason``: required when ``proofs`` is empty.
 
 Every proof and test the registry names must exist and must carry the marker
@@ -77,6 +79,8 @@ def problems(root, registry=None):
             found.append(f"{where}: status {claim['status']!r} is not one of {STATUSES}")
         if not claim["tests"]:
             found.append(f"{where}: no tests")
+        elif not any("bite" in test for test in claim["tests"]):
+            found.append(f"{where}: no test that the property bites (a *bite* test)")
         if not claim["proofs"] and not claim.get("no_proof_reason", "").strip():
             found.append(f"{where}: neither proofs nor no_proof_reason")
         if claim["status"] == "proved" and not claim["proofs"]:

@@ -407,10 +407,10 @@ def test_softmax_approaches_hard_at_rate_exp_minus_m_over_T(implementation):
 @pytest.mark.claim("entmax-exact-below-margin")
 @pytest.mark.parametrize("implementation", BACKENDS, ids=repr)
 def test_entmax_is_exactly_hard_with_many_centres(implementation):
-    # 13 centres, margins far above 2T: exactly hard in exact arithmetic. Fails today:
-    # the sort-based entmax15 counts every k with tau_k < u_(k) instead of the leading run,
-    # and rounding makes tau_k fall below the clipped value -1 at k = 5, 6, 10, 13, 15, ...;
-    # for K >= 13 the count reaches such a k and r_i,nearest = 1 + 2^-51 (reported).
+    # 13 centres, margins far above 2T: exactly hard in exact arithmetic. Catches the bug
+    # this test found: a support size counting every k with tau_k < u_(k) instead of the
+    # leading run; rounding puts tau_k below the clipped -1 at k = 5, 6, 10, 13, 15, ...,
+    # so for K >= 13 the count reached such a k and r_i,nearest came out as 1 + 2^-51.
     X = np.array([[1.0], [2.0]])
     C = np.array([[1.5]] + [[10.0 + k] for k in range(12)])
     r = np.asarray(implementation.responsibilities(X, C, 1.0, "entmax15"))

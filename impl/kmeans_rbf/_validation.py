@@ -1,8 +1,9 @@
-"""Argument checks shared by the NumPy reference and the torch implementation.
+"""Argument validation shared by the NumPy reference and the torch implementation.
 
-Every public function validates its arguments here, once, and then calls a private
-twin that computes. The checks work on NumPy arrays and torch tensors alike, so the
-error messages are the same whichever backend a user calls.
+Every public function validates its arguments here, once (the ``validate_*`` functions),
+and then calls a private twin that computes. The validators work on NumPy arrays and torch
+tensors alike, so the error messages are the same whichever backend a user calls. (The
+word "check" is kept for the conformance oracle's checks, ``kmeans_rbf.oracle``.)
 """
 
 import math
@@ -10,7 +11,8 @@ import numbers
 
 import numpy as np
 
-KINDS = ("hard", "softmax", "entmax15")
+from .kinds import KINDS
+
 
 
 def _namespace(a):
@@ -22,13 +24,13 @@ def _namespace(a):
     return np
 
 
-def check_kind(kind, allowed=KINDS):
+def validate_kind(kind, allowed=KINDS):
     if not isinstance(kind, str) or kind not in allowed:
         raise ValueError(f"kind must be one of {', '.join(map(repr, allowed))}; got {kind!r}")
     return kind
 
 
-def check_temperature(temperature, kind="softmax", name="temperature"):
+def validate_temperature(temperature, kind="softmax", name="temperature"):
     """A finite temperature > 0 as a float; None is accepted for kind='hard' only."""
     if temperature is None:
         if kind == "hard":
@@ -44,17 +46,17 @@ def check_temperature(temperature, kind="softmax", name="temperature"):
     return value
 
 
-def check_temperatures(temperatures, kind):
+def validate_temperatures(temperatures, kind):
     """A non-empty 1-D sequence of valid temperatures, as a list of floats."""
     values = np.atleast_1d(np.asarray(temperatures, dtype=object))
     if values.ndim != 1 or values.size == 0:
         raise ValueError(
             f"temperatures must be a non-empty 1-D sequence; got shape {values.shape}"
         )
-    return [check_temperature(t, kind, name=f"temperatures[{i}]") for i, t in enumerate(values)]
+    return [validate_temperature(t, kind, name=f"temperatures[{i}]") for i, t in enumerate(values)]
 
 
-def check_count(value, name, minimum=0):
+def validate_count(value, name, minimum=0):
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer; got {type(value).__name__}")
     if value < minimum:
@@ -62,14 +64,14 @@ def check_count(value, name, minimum=0):
     return int(value)
 
 
-def check_finite(a, name):
+def validate_finite(a, name):
     xp = _namespace(a)
     if not bool(xp.isfinite(a).all()):
         what = "NaN" if bool(xp.isnan(a).any()) else "inf"
         raise ValueError(f"{name} contains {what}; every entry must be finite")
 
 
-def check_points(a, name):
+def validate_points(a, name):
     """A finite (rows, features) array with at least one row and one feature."""
     if a.ndim != 2:
         raise ValueError(
@@ -80,12 +82,12 @@ def check_points(a, name):
         raise ValueError(f"{name} is empty: it has no rows (shape {tuple(a.shape)})")
     if a.shape[1] == 0:
         raise ValueError(f"{name} has no features (shape {tuple(a.shape)})")
-    check_finite(a, name)
+    validate_finite(a, name)
 
 
-def check_data_and_centres(X, C, centres_name="C"):
-    check_points(X, "X")
-    check_points(C, centres_name)
+def validate_data_and_centres(X, C, centres_name="C"):
+    validate_points(X, "X")
+    validate_points(C, centres_name)
     if X.shape[1] != C.shape[1]:
         raise ValueError(
             f"X and {centres_name} must have the same number of features; "
@@ -93,7 +95,7 @@ def check_data_and_centres(X, C, centres_name="C"):
         )
 
 
-def check_logits(Z, name="Z"):
+def validate_logits(Z, name="Z"):
     """Rows on the last axis, each with a finite entry; -inf allowed, NaN and +inf not."""
     xp = _namespace(Z)
     if Z.ndim == 0 or Z.shape[-1] == 0:
@@ -106,7 +108,7 @@ def check_logits(Z, name="Z"):
         raise ValueError(f"{name} has a row where every entry is -inf; no distribution fits it")
 
 
-def check_distances_finite(d):
+def validate_distances_finite(d):
     """Squared distances beyond the dtype's range are an overflow, never a silent inf."""
     xp = _namespace(d)
     if not bool(xp.isfinite(d).all()):

@@ -15,6 +15,7 @@ import sys
 import numpy as np
 
 from . import reference
+from .kinds import SOFT_KINDS
 
 # Two groups, plus x = 2, exactly between the centres 1 and 3.
 DEMO_X = np.array([[0.0], [0.8], [2.0], [3.2], [4.0]])
@@ -32,7 +33,7 @@ def demo(out=sys.stdout):
     header = f"{'kind':<9}{'T':>8}{'L_T':>12}{'F_T':>12}{'hard rows':>11}   soft step"
     print(header, file=out)
     print("-" * (len(header) + 24), file=out)
-    for kind in ("softmax", "entmax15"):
+    for kind in SOFT_KINDS:
         for T in DEMO_TEMPERATURES:
             r = reference.responsibilities(X, C, T, kind)
             hard_rows = int(np.sum(np.max(r, axis=1) == 1.0))

@@ -19,7 +19,7 @@ from sklearn.cluster import kmeans_plusplus
 from sklearn.utils import check_array, check_random_state
 from sklearn.utils.validation import check_is_fitted, check_scalar, validate_data
 
-from . import _validation as check
+from . import _validation as validation
 from . import reference
 
 __all__ = ["SoftKMeans", "AUTO_TEMPERATURE_FRACTION"]
@@ -185,14 +185,14 @@ class SoftKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         check_scalar(self.tol, "tol", numbers.Real, min_val=0)
         if math.isnan(self.tol) or math.isinf(self.tol):
             raise ValueError(f"tol must be a finite number >= 0; got {self.tol!r}")
-        check.check_kind(self.kind)
+        validation.validate_kind(self.kind)
         if not (isinstance(self.temperature, str) and self.temperature == "auto"):
             if isinstance(self.temperature, str):
                 raise ValueError(
                     f"temperature must be 'auto' or a finite number > 0; "
                     f"got {self.temperature!r}"
                 )
-            check.check_temperature(self.temperature, self.kind)
+            validation.validate_temperature(self.temperature, self.kind)
         if isinstance(self.init, str) and self.init not in ("k-means++", "random"):
             raise ValueError(
                 "init must be 'k-means++', 'random' or an array of shape "
@@ -205,7 +205,7 @@ class SoftKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         if isinstance(self.temperature, str):  # "auto"
             value = AUTO_TEMPERATURE_FRACTION * float(np.mean(np.var(X, axis=0)))
             return value if value > 0 else _FALLBACK_TEMPERATURE
-        return check.check_temperature(self.temperature, self.kind)
+        return validation.validate_temperature(self.temperature, self.kind)
 
     def _initial_centres(self, X, random_state):
         n_samples, n_features = X.shape

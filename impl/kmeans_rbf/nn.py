@@ -13,8 +13,8 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from . import _validation as check
-from . import torch as _krbf
+from . import _validation as validation
+from . import torch as krbf_torch
 
 __all__ = ["ClusteringOutput", "RBFClustering", "LOSSES"]
 
@@ -176,9 +176,9 @@ class RBFClustering(nn.Module):
         device=None,
     ):
         super().__init__()
-        self._n_clusters = check.check_count(n_clusters, "n_clusters", minimum=1)
-        self._n_features = check.check_count(n_features, "n_features", minimum=1)
-        self._kind = check.check_kind(kind)
+        self._n_clusters = validation.validate_count(n_clusters, "n_clusters", minimum=1)
+        self._n_features = validation.validate_count(n_features, "n_features", minimum=1)
+        self._kind = validation.validate_kind(kind)
         self._loss = _check_loss(loss)
         self.temperature = temperature  # validated by the property setter
         dtype = _check_dtype(dtype)
@@ -208,7 +208,7 @@ class RBFClustering(nn.Module):
                 initial = torch.tensor(centres, dtype=dtype, device=device)
             except (TypeError, ValueError, RuntimeError) as error:
                 raise TypeError(f"centres must be an array of real numbers: {error}") from None
-        check.check_points(initial, "centres")
+        validation.validate_points(initial, "centres")
         expected = (self._n_clusters, self._n_features)
         if tuple(initial.shape) != expected:
             raise ValueError(
@@ -245,9 +245,9 @@ class RBFClustering(nn.Module):
         >>> sorted(layer.centres.flatten().tolist())
         [0.0, 1.0]
         """
-        X = _krbf._floating_tensor(X, "X")
-        check.check_points(X, "X")
-        n_clusters = check.check_count(n_clusters, "n_clusters", minimum=1)
+        X = krbf_torch._floating_tensor(X, "X")
+        validation.validate_points(X, "X")
+        n_clusters = validation.validate_count(n_clusters, "n_clusters", minimum=1)
         with torch.no_grad():
             distinct, label = torch.unique(X.detach(), dim=0, return_inverse=True)
             if distinct.shape[0] < n_clusters:
@@ -309,21 +309,21 @@ class RBFClustering(nn.Module):
 
     @temperature.setter
     def temperature(self, value):
-        self._temperature = check.check_temperature(value, self._kind)
+        self._temperature = validation.validate_temperature(value, self._kind)
 
     # --- forward -----------------------------------------------------------------------
 
     def forward(self, X):
         """Responsibilities (N, K) and loss (0-d) of the points X (N, D); see the class doc."""
-        X, C, dtype = _krbf._data_and_centres(X, self.centres)
-        _krbf._check_representable(self._temperature, dtype)
-        d = _krbf._squared_distances(X, C)
-        r = _krbf._responsibilities(d, self._temperature, self._kind)
+        X, C, dtype = krbf_torch._data_and_centres(X, self.centres)
+        krbf_torch._validate_representable(self._temperature, dtype)
+        d = krbf_torch._squared_distances(X, C)
+        r = krbf_torch._responsibilities(d, self._temperature, self._kind)
         if self._loss == "objective":
-            value = _krbf._objective(d, r)
+            value = krbf_torch._objective(d, r)
         else:
-            value = _krbf._free_energy(d, self._temperature, self._kind)
-        return ClusteringOutput(_krbf._returned(r, dtype), _krbf._returned(value, dtype))
+            value = krbf_torch._free_energy(d, self._temperature, self._kind)
+        return ClusteringOutput(krbf_torch._returned(r, dtype), krbf_torch._returned(value, dtype))
 
     def extra_repr(self):
         return (

@@ -39,7 +39,7 @@ import math
 
 import numpy as np
 
-from . import _validation as check
+from . import _validation as validation
 from . import reference
 
 __all__ = [
@@ -60,8 +60,8 @@ __all__ = [
 def _data_and_means(X, means, means_name="means"):
     X = reference._as_float64(X, "X")
     means = reference._as_float64(means, means_name)
-    check.check_points(X, "X")
-    check.check_points(means, means_name)
+    validation.validate_points(X, "X")
+    validation.validate_points(means, means_name)
     if X.shape[1] != means.shape[1]:
         raise ValueError(
             f"X and {means_name} must have the same number of features; "
@@ -72,11 +72,11 @@ def _data_and_means(X, means, means_name="means"):
 
 def _variance(variance):
     """A finite variance > 0 as a float (the shared sigma^2)."""
-    return check.check_temperature(variance, name="variance")
+    return validation.validate_temperature(variance, name="variance")
 
 
 def _n_nearest(n_nearest, n_means):
-    n_nearest = check.check_count(n_nearest, "n_nearest", minimum=1)
+    n_nearest = validation.validate_count(n_nearest, "n_nearest", minimum=1)
     if n_nearest > n_means:
         raise ValueError(
             f"n_nearest must be between 1 and K = {n_means} (the number of means); got {n_nearest}"
@@ -94,7 +94,7 @@ def _distribution(q, shape):
     q = reference._as_float64(q, "q")
     if q.shape != shape:
         raise ValueError(f"q must have shape (N, K) = {shape}; got {q.shape}")
-    check.check_finite(q, "q")
+    validation.validate_finite(q, "q")
     if np.any(q < 0):
         raise ValueError("q has negative entries; every row must be a distribution")
     slack = shape[1] * 2.0**-23
@@ -364,9 +364,9 @@ def fit(X, means0, variance0, n_nearest, n_iter):
     array([-6.8365, -3.0418, -1.4189, -1.4189])
     """
     X, means = _data_and_means(X, means0, "means0")
-    variance = check.check_temperature(variance0, name="variance0")
+    variance = validation.validate_temperature(variance0, name="variance0")
     n_nearest = _n_nearest(n_nearest, len(means))
-    n_iter = check.check_count(n_iter, "n_iter")
+    n_iter = validation.validate_count(n_iter, "n_iter")
     d = reference._squared_distances(X, means)
     free_energies = [_truncated_free_energy(d, variance, _in_nearest(d, n_nearest), X.shape[1])]
     for step in range(1, n_iter + 1):
@@ -398,7 +398,7 @@ def critical_temperature(X):
     2.0
     """
     X = reference._as_float64(X, "X")
-    check.check_points(X, "X")
+    validation.validate_points(X, "X")
     return _critical_temperature(X)
 
 

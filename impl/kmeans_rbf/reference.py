@@ -19,11 +19,13 @@ at tiny temperatures or huge coordinates.
 
 import numpy as np
 
-from . import _validation as check
+from . import _validation as validation
+from .kinds import SOFT_KINDS
 
 __all__ = [
     "squared_distances",
     "assign",
+    "margins",
     "softmax",
     "entmax15",
     "sparsemax",
@@ -57,7 +59,7 @@ def _as_float64(a, name):
 
 def _data_and_centres(X, C, centres_name="C"):
     X, C = _as_float64(X, "X"), _as_float64(C, centres_name)
-    check.check_data_and_centres(X, C, centres_name)
+    validation.validate_data_and_centres(X, C, centres_name)
     return X, C
 
 
@@ -93,7 +95,7 @@ def _squared_distances(X, C):
     differences = X[:, None, :] - C[None, :, :]
     with np.errstate(over="ignore"):  # overflow is reported just below, as OverflowError
         d = np.sum(differences**2, axis=2)
-    check.check_distances_finite(d)
+    validation.validate_distances_finite(d)
     return d
 
 
@@ -117,6 +119,34 @@ def _assign(d):
     return np.argmin(d, axis=1)  # argmin returns the first minimum: the lowest index
 
 
+def margins(X, C):
+    """Margin of every point: the gap ``d_i(2) - d_i(1)`` between its two smallest distances.
+
+    0 on an exact tie (two nearest centres), ``inf`` when K = 1. The smallest margin
+    ``m = min_i (d_i(2) - d_i(1))`` governs the limit T -> 0: entmax-1.5 responsibilities
+    are exactly hard iff T <= m/2 (claim ``entmax-exact-below-margin``), and softmax
+    leaks ``e^(-m/T)``.
+
+    Returns
+    -------
+    margins : ndarray, shape (N,), float64, ``>= 0``.
+
+    Examples
+    --------
+    >>> margins([[0.0], [1.0], [3.0]], [[0.0], [2.0]])   # x = 1 is a tie
+    array([4., 0., 8.])
+    """
+    X, C = _data_and_centres(X, C)
+    return _margins(_squared_distances(X, C))
+
+
+def _margins(d):
+    if d.shape[1] == 1:
+        return np.full(d.shape[0], np.inf)
+    two_smallest = np.partition(d, 1, axis=1)[:, :2]
+    return two_smallest[:, 1] - two_smallest[:, 0]
+
+
 # --- maps from logits to the simplex ---------------------------------------------------
 
 
@@ -132,7 +162,7 @@ def softmax(Z):
     array([0.25, 0.  , 0.75])
     """
     Z = _as_float64(Z, "Z")
-    check.check_logits(Z)
+    validation.validate_logits(Z)
     return _softmax(Z)
 
 
@@ -161,7 +191,7 @@ def entmax15(Z):
     array([0.64, 0.36, 0.  ])
     """
     Z = _as_float64(Z, "Z")
-    check.check_logits(Z)
+    validation.validate_logits(Z)
     return _entmax15(Z)
 
 
@@ -210,7 +240,7 @@ def sparsemax(Z):
     array([0.75, 0.25, 0.  ])
     """
     Z = _as_float64(Z, "Z")
-    check.check_logits(Z)
+    validation.validate_logits(Z)
     return _sparsemax(Z)
 
 
@@ -261,8 +291,8 @@ def responsibilities(X, C, temperature=None, kind="hard"):
     >>> responsibilities([[0.0]], [[0.0], [2.0]], temperature=10.0, kind="entmax15").round(12)
     array([[0.64, 0.36]])
     """
-    check.check_kind(kind)
-    temperature = check.check_temperature(temperature, kind)
+    validation.validate_kind(kind)
+    temperature = validation.validate_temperature(temperature, kind)
     X, C = _data_and_centres(X, C)
     return _responsibilities(_squared_distances(X, C), temperature, kind)
 
@@ -288,8 +318,8 @@ def objective(X, C, temperature=None, kind="hard"):
     >>> round(objective(X, C, temperature=10.0, kind="entmax15"), 12)   # r = (0.64, 0.36)
     1.44
     """
-    check.check_kind(kind)
-    temperature = check.check_temperature(temperature, kind)
+    validation.validate_kind(kind)
+    temperature = validation.validate_temperature(temperature, kind)
     X, C = _data_and_centres(X, C)
     d = _squared_distances(X, C)
     return _objective(d, _responsibilities(d, temperature, kind))
@@ -323,8 +353,8 @@ def free_energy(X, C, temperature=None, kind="softmax"):
     >>> float(free_energy([[0.0]], [[0.0], [0.0]], temperature=1.0))   # -log 2
     -0.6931471805599453
     """
-    check.check_kind(kind)
-    temperature = check.check_temperature(temperature, kind)
+    validation.validate_kind(kind)
+    temperature = validation.validate_temperature(temperature, kind)
     X, C = _data_and_centres(X, C)
     return _free_energy(_squared_distances(X, C), temperature, kind)
 
@@ -380,8 +410,8 @@ def gradient(X, C, temperature=None, kind="hard"):
     >>> gradient([[0.0], [2.0]], [[1.0]])   # 2 * mean(c - x)
     array([[0.]])
     """
-    check.check_kind(kind)
-    temperature = check.check_temperature(temperature, kind)
+    validation.validate_kind(kind)
+    temperature = validation.validate_temperature(temperature, kind)
     X, C = _data_and_centres(X, C)
     d = _squared_distances(X, C)
     r = _responsibilities(d, temperature, kind)
@@ -403,8 +433,8 @@ def free_energy_gradient(X, C, temperature=None, kind="softmax"):
     array([[0.],
            [0.]])
     """
-    check.check_kind(kind)
-    temperature = check.check_temperature(temperature, kind)
+    validation.validate_kind(kind)
+    temperature = validation.validate_temperature(temperature, kind)
     X, C = _data_and_centres(X, C)
     r = _responsibilities(_squared_distances(X, C), temperature, kind)
     return _centre_gradient(X, C, r)
@@ -459,8 +489,8 @@ def soft_step(X, C, temperature=None, kind="softmax"):
     array([[0.33333333],
            [1.66666667]])
     """
-    check.check_kind(kind)
-    temperature = check.check_temperature(temperature, kind)
+    validation.validate_kind(kind)
+    temperature = validation.validate_temperature(temperature, kind)
     X, C = _data_and_centres(X, C)
     return _soft_step(X, C, temperature, kind)
 
@@ -500,7 +530,7 @@ def kmeans(X, C0, n_iter):
            [9.5]])
     """
     X, C = _data_and_centres(X, C0, "C0")
-    for _ in range(check.check_count(n_iter, "n_iter")):
+    for _ in range(validation.validate_count(n_iter, "n_iter")):
         C = _lloyd_step(X, C)
     return C
 
@@ -524,9 +554,9 @@ def anneal(X, C0, temperatures, kind="softmax", steps_per_temperature=1):
     array([[0.5],
            [9.5]])
     """
-    check.check_kind(kind, allowed=("softmax", "entmax15"))
-    temperatures = check.check_temperatures(temperatures, kind)
-    steps = check.check_count(steps_per_temperature, "steps_per_temperature", minimum=1)
+    validation.validate_kind(kind, allowed=SOFT_KINDS)
+    temperatures = validation.validate_temperatures(temperatures, kind)
+    steps = validation.validate_count(steps_per_temperature, "steps_per_temperature", minimum=1)
     X, C = _data_and_centres(X, C0, "C0")
     trajectory = [C]
     for temperature in temperatures:

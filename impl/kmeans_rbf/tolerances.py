@@ -28,6 +28,7 @@ import numpy as np
 __all__ = [
     "Tolerance",
     "TOLERANCES",
+    "MEANINGFUL",
     "tolerance",
     "unit_roundoff",
     "condition_of_responsibilities",
@@ -55,6 +56,12 @@ _SMALLEST_NORMAL = {
 # error of at most ~log2(n) to n units of roundoff, and the results are means, so 256 u
 # bounds the difference of two such orders for the sizes we generate.
 _SUMMATION_ORDER = 256
+
+
+# A comparison whose allowance exceeds 5% of the scale of the result checks nothing useful:
+# such a problem is too ill-conditioned for the dtype, and is skipped (``assume``), never
+# compared loosely.
+MEANINGFUL = 0.05
 
 
 @dataclass(frozen=True)

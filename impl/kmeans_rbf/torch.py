@@ -22,11 +22,13 @@ tensor([[0.3333],
 
 import torch
 
-from . import _validation as check
+from . import _validation as validation
+from .kinds import SOFT_KINDS
 
 __all__ = [
     "squared_distances",
     "assign",
+    "margins",
     "softmax",
     "entmax15",
     "sparsemax",
@@ -66,7 +68,7 @@ def _data_and_centres(X, C, centres_name="C"):
         raise TypeError(f"X and {centres_name} must have the same dtype; got {X.dtype} and {C.dtype}")
     if X.device != C.device:
         raise ValueError(f"X and {centres_name} must be on the same device; got {X.device} and {C.device}")
-    check.check_data_and_centres(X, C, centres_name)
+    validation.validate_data_and_centres(X, C, centres_name)
     working = _working_dtype(X.dtype)
     return X.to(working), C.to(working), X.dtype
 
@@ -83,7 +85,7 @@ def _returned(result, dtype):
     return result
 
 
-def _check_representable(temperature, dtype):
+def _validate_representable(temperature, dtype):
     """A temperature outside the working dtype's normal range would round to 0 or inf."""
     if temperature is not None:
         info = torch.finfo(_working_dtype(dtype))
@@ -96,7 +98,7 @@ def _check_representable(temperature, dtype):
 
 def _logits_tensor(Z):
     Z = _floating_tensor(Z, "Z")
-    check.check_logits(Z)
+    validation.validate_logits(Z)
     return Z.to(_working_dtype(Z.dtype)), Z.dtype
 
 
@@ -123,7 +125,7 @@ def squared_distances(X, C):
 def _squared_distances(X, C):
     differences = X[:, None, :] - C[None, :, :]
     d = torch.sum(differences**2, dim=2)
-    check.check_distances_finite(d)
+    validation.validate_distances_finite(d)
     return d
 
 
@@ -141,6 +143,27 @@ def assign(X, C):
 
 def _assign(d):
     return torch.argmin(d, dim=1)  # torch.argmin returns the first minimum
+
+
+def margins(X, C):
+    """Gap between the two smallest distances of every point, (N,); see ``reference.margins``.
+
+    Examples
+    --------
+    >>> margins(torch.tensor([[0.0], [1.0], [3.0]]), torch.tensor([[0.0], [2.0]]))
+    tensor([4., 0., 8.])
+    """
+    X, C, dtype = _data_and_centres(X, C)
+    if C.shape[0] == 1:  # inf is the margin itself here, not an overflow
+        return _margins(_squared_distances(X, C)).to(dtype)
+    return _returned(_margins(_squared_distances(X, C)), dtype)
+
+
+def _margins(d):
+    if d.shape[1] == 1:
+        return torch.full((d.shape[0],), float("inf"), dtype=d.dtype, device=d.device)
+    two_smallest = torch.topk(d, 2, dim=1, largest=False).values
+    return two_smallest[:, 1] - two_smallest[:, 0]
 
 
 # --- maps from logits to the simplex ---------------------------------------------------
@@ -315,10 +338,10 @@ def responsibilities(X, C, temperature=None, kind="hard"):
     >>> responsibilities(X, C, temperature=10.0, kind="entmax15")
     tensor([[0.6400, 0.3600]])
     """
-    check.check_kind(kind)
-    temperature = check.check_temperature(temperature, kind)
+    validation.validate_kind(kind)
+    temperature = validation.validate_temperature(temperature, kind)
     X, C, dtype = _data_and_centres(X, C)
-    _check_representable(temperature, dtype)
+    _validate_representable(temperature, dtype)
     return _returned(_responsibilities(_squared_distances(X, C), temperature, kind), dtype)
 
 
@@ -339,10 +362,10 @@ def objective(X, C, temperature=None, kind="hard"):
     >>> objective(X, C, temperature=10.0, kind="entmax15")
     tensor(1.4400)
     """
-    check.check_kind(kind)
-    temperature = check.check_temperature(temperature, kind)
+    validation.validate_kind(kind)
+    temperature = validation.validate_temperature(temperature, kind)
     X, C, dtype = _data_and_centres(X, C)
-    _check_representable(temperature, dtype)
+    _validate_representable(temperature, dtype)
     d = _squared_distances(X, C)
     return _returned(_objective(d, _responsibilities(d, temperature, kind)), dtype)
 
@@ -363,10 +386,10 @@ def free_energy(X, C, temperature=None, kind="softmax"):
     >>> free_energy(torch.tensor([[0.0]]), torch.tensor([[0.0], [0.0]]), temperature=1.0)
     tensor(-0.6931)
     """
-    check.check_kind(kind)
-    temperature = check.check_temperature(temperature, kind)
+    validation.validate_kind(kind)
+    temperature = validation.validate_temperature(temperature, kind)
     X, C, dtype = _data_and_centres(X, C)
-    _check_representable(temperature, dtype)
+    _validate_representable(temperature, dtype)
     return _returned(_free_energy(_squared_distances(X, C), temperature, kind), dtype)
 
 
@@ -404,10 +427,10 @@ def gradient(X, C, temperature=None, kind="hard"):
     >>> gradient(torch.tensor([[0.0], [2.0]]), torch.tensor([[1.0]]))
     tensor([[0.]])
     """
-    check.check_kind(kind)
-    temperature = check.check_temperature(temperature, kind)
+    validation.validate_kind(kind)
+    temperature = validation.validate_temperature(temperature, kind)
     X, C, dtype = _data_and_centres(X, C)
-    _check_representable(temperature, dtype)
+    _validate_representable(temperature, dtype)
 
     def objective_of_centres(X, C):
         d = _squared_distances(X, C)
@@ -428,10 +451,10 @@ def free_energy_gradient(X, C, temperature=None, kind="softmax"):
     tensor([[0.],
             [0.]])
     """
-    check.check_kind(kind)
-    temperature = check.check_temperature(temperature, kind)
+    validation.validate_kind(kind)
+    temperature = validation.validate_temperature(temperature, kind)
     X, C, dtype = _data_and_centres(X, C)
-    _check_representable(temperature, dtype)
+    _validate_representable(temperature, dtype)
 
     def free_energy_of_centres(X, C):
         return _free_energy(_squared_distances(X, C), temperature, kind)
@@ -479,10 +502,10 @@ def soft_step(X, C, temperature=None, kind="softmax"):
     tensor([[0.3333],
             [1.6667]], dtype=torch.float64)
     """
-    check.check_kind(kind)
-    temperature = check.check_temperature(temperature, kind)
+    validation.validate_kind(kind)
+    temperature = validation.validate_temperature(temperature, kind)
     X, C, dtype = _data_and_centres(X, C)
-    _check_representable(temperature, dtype)
+    _validate_representable(temperature, dtype)
     return _returned(_soft_step(X, C, temperature, kind), dtype)
 
 
@@ -512,7 +535,7 @@ def kmeans(X, C0, n_iter):
             [9.5000]])
     """
     X, C, dtype = _data_and_centres(X, C0, "C0")
-    for _ in range(check.check_count(n_iter, "n_iter")):
+    for _ in range(validation.validate_count(n_iter, "n_iter")):
         C = _lloyd_step(X, C)
     return _returned(C, dtype)
 
@@ -528,12 +551,12 @@ def anneal(X, C0, temperatures, kind="softmax", steps_per_temperature=1):
     >>> anneal(X, torch.tensor([[4.0], [6.0]]), [100.0, 1.0, 0.01]).shape
     torch.Size([4, 2, 1])
     """
-    check.check_kind(kind, allowed=("softmax", "entmax15"))
-    temperatures = check.check_temperatures(temperatures, kind)
-    steps = check.check_count(steps_per_temperature, "steps_per_temperature", minimum=1)
+    validation.validate_kind(kind, allowed=SOFT_KINDS)
+    temperatures = validation.validate_temperatures(temperatures, kind)
+    steps = validation.validate_count(steps_per_temperature, "steps_per_temperature", minimum=1)
     X, C, dtype = _data_and_centres(X, C0, "C0")
     for temperature in temperatures:
-        _check_representable(temperature, dtype)
+        _validate_representable(temperature, dtype)
     trajectory = [C]
     for temperature in temperatures:
         for _ in range(steps):

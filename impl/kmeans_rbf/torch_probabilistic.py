@@ -22,8 +22,8 @@ import math
 
 import torch
 
-from . import _validation as check
-from . import torch as base
+from . import _validation as validation
+from . import torch as krbf_torch
 
 __all__ = [
     "log_joint",
@@ -42,26 +42,26 @@ __all__ = [
 
 def _data_and_means(X, means, means_name="means"):
     """Validated X and means in the working dtype, and the dtype to return results in."""
-    X, means = base._floating_tensor(X, "X"), base._floating_tensor(means, means_name)
+    X, means = krbf_torch._floating_tensor(X, "X"), krbf_torch._floating_tensor(means, means_name)
     if X.dtype != means.dtype:
         raise TypeError(f"X and {means_name} must have the same dtype; got {X.dtype} and {means.dtype}")
     if X.device != means.device:
         raise ValueError(f"X and {means_name} must be on the same device; got {X.device} and {means.device}")
-    check.check_points(X, "X")
-    check.check_points(means, means_name)
+    validation.validate_points(X, "X")
+    validation.validate_points(means, means_name)
     if X.shape[1] != means.shape[1]:
         raise ValueError(
             f"X and {means_name} must have the same number of features; "
             f"X has {X.shape[1]}, {means_name} has {means.shape[1]}"
         )
-    working = base._working_dtype(X.dtype)
+    working = krbf_torch._working_dtype(X.dtype)
     return X.to(working), means.to(working), X.dtype
 
 
 def _variance(variance, dtype, name="variance"):
     """A finite variance > 0 whose temperature ``2 sigma^2`` the working dtype can hold."""
-    variance = check.check_temperature(variance, name=name)
-    working = base._working_dtype(dtype)
+    variance = validation.validate_temperature(variance, name=name)
+    working = krbf_torch._working_dtype(dtype)
     info = torch.finfo(working)
     if not info.tiny <= 2.0 * variance <= info.max:
         raise ValueError(
@@ -72,7 +72,7 @@ def _variance(variance, dtype, name="variance"):
 
 
 def _n_nearest(n_nearest, n_means):
-    n_nearest = check.check_count(n_nearest, "n_nearest", minimum=1)
+    n_nearest = validation.validate_count(n_nearest, "n_nearest", minimum=1)
     if n_nearest > n_means:
         raise ValueError(
             f"n_nearest must be between 1 and K = {n_means} (the number of means); got {n_nearest}"
@@ -82,12 +82,12 @@ def _n_nearest(n_nearest, n_means):
 
 def _distribution(q, shape, X):
     """Rows of q on the simplex; see ``probabilistic._distribution`` for the slack."""
-    q = base._floating_tensor(q, "q")
+    q = krbf_torch._floating_tensor(q, "q")
     if q.device != X.device:
         raise ValueError(f"q must be on the device of X; got {q.device} and {X.device}")
     if tuple(q.shape) != shape:
         raise ValueError(f"q must have shape (N, K) = {shape}; got {tuple(q.shape)}")
-    check.check_finite(q, "q")
+    validation.validate_finite(q, "q")
     if bool((q < 0).any()):
         raise ValueError("q has negative entries; every row must be a distribution")
     # As in the reference, plus one rounding per entry in q's own dtype (a float16 row
@@ -121,7 +121,7 @@ def log_joint(X, means, variance):
     """
     X, means, dtype = _data_and_means(X, means)
     variance = _variance(variance, dtype)
-    return base._returned(_log_joint(base._squared_distances(X, means), variance, X.shape[1]), dtype)
+    return krbf_torch._returned(_log_joint(krbf_torch._squared_distances(X, means), variance, X.shape[1]), dtype)
 
 
 def _log_joint(d, variance, n_features):
@@ -135,7 +135,7 @@ def _in_nearest(d, n_nearest):
 
 
 def _truncated_logits(d, variance, mask):
-    return torch.where(mask, base._logits(d, 2.0 * variance), -torch.inf)
+    return torch.where(mask, krbf_torch._logits(d, 2.0 * variance), -torch.inf)
 
 
 def truncated_posterior(X, means, variance, n_nearest):
@@ -150,12 +150,12 @@ def truncated_posterior(X, means, variance, n_nearest):
     X, means, dtype = _data_and_means(X, means)
     variance = _variance(variance, dtype)
     n_nearest = _n_nearest(n_nearest, len(means))
-    d = base._squared_distances(X, means)
-    return base._returned(_posterior(d, variance, _in_nearest(d, n_nearest)), dtype)
+    d = krbf_torch._squared_distances(X, means)
+    return krbf_torch._returned(_posterior(d, variance, _in_nearest(d, n_nearest)), dtype)
 
 
 def _posterior(d, variance, mask):
-    return base._softmax(_truncated_logits(d, variance, mask))
+    return krbf_torch._softmax(_truncated_logits(d, variance, mask))
 
 
 # --- free energies ---------------------------------------------------------------------
@@ -175,8 +175,8 @@ def variational_free_energy(X, means, variance, q):
     X, means, dtype = _data_and_means(X, means)
     variance = _variance(variance, dtype)
     q = _distribution(q, (len(X), len(means)), X)
-    log_p = _log_joint(base._squared_distances(X, means), variance, X.shape[1])
-    return base._returned(_variational_free_energy(log_p, q), dtype)
+    log_p = _log_joint(krbf_torch._squared_distances(X, means), variance, X.shape[1])
+    return krbf_torch._returned(_variational_free_energy(log_p, q), dtype)
 
 
 def _variational_free_energy(log_p, q):
@@ -198,13 +198,13 @@ def truncated_free_energy(X, means, variance, n_nearest):
     X, means, dtype = _data_and_means(X, means)
     variance = _variance(variance, dtype)
     n_nearest = _n_nearest(n_nearest, len(means))
-    d = base._squared_distances(X, means)
-    return base._returned(_truncated_free_energy(d, variance, _in_nearest(d, n_nearest), X.shape[1]), dtype)
+    d = krbf_torch._squared_distances(X, means)
+    return krbf_torch._returned(_truncated_free_energy(d, variance, _in_nearest(d, n_nearest), X.shape[1]), dtype)
 
 
 def _truncated_free_energy(d, variance, mask, n_features):
     log_partition = torch.logsumexp(_truncated_logits(d, variance, mask), dim=1)
-    # The row minimum was detached in base._logits; it is detached here too, so that the
+    # The row minimum was detached in krbf_torch._logits; it is detached here too, so that the
     # two dependencies on it cancel in autograd as they do in exact arithmetic.
     nearest = d.min(dim=1).values.detach() / (2.0 * variance)
     return _log_normaliser(d, n_features, variance) + torch.mean(log_partition - nearest)
@@ -220,9 +220,9 @@ def log_likelihood(X, means, variance):
     """
     X, means, dtype = _data_and_means(X, means)
     variance = _variance(variance, dtype)
-    d = base._squared_distances(X, means)
+    d = krbf_torch._squared_distances(X, means)
     mask = torch.ones(d.shape, dtype=torch.bool, device=d.device)
-    return base._returned(_truncated_free_energy(d, variance, mask, X.shape[1]), dtype)
+    return krbf_torch._returned(_truncated_free_energy(d, variance, mask, X.shape[1]), dtype)
 
 
 # --- EM --------------------------------------------------------------------------------
@@ -241,24 +241,24 @@ def truncated_em_step(X, means, variance, n_nearest):
     X, means, dtype = _data_and_means(X, means)
     variance = _variance(variance, dtype)
     n_nearest = _n_nearest(n_nearest, len(means))
-    new_means, new_variance = _truncated_em_step(X, means, variance, n_nearest, base._squared_distances(X, means))
-    return base._returned(new_means, dtype), base._returned(new_variance, dtype)
+    new_means, new_variance = _truncated_em_step(X, means, variance, n_nearest, krbf_torch._squared_distances(X, means))
+    return krbf_torch._returned(new_means, dtype), krbf_torch._returned(new_variance, dtype)
 
 
 def _mean_weights(d, variance, mask):
-    """Per-mean rescaled q (``base._softmax_column_weights``); see ``probabilistic._mean_weights``."""
+    """Per-mean rescaled q (``krbf_torch._softmax_column_weights``); see ``probabilistic._mean_weights``."""
     live = mask.any(dim=0)
     weights = torch.zeros_like(d)
     masked = torch.where(mask, d, torch.inf)[:, live]
-    weights[:, live] = base._softmax_column_weights(masked, 2.0 * variance)
+    weights[:, live] = krbf_torch._softmax_column_weights(masked, 2.0 * variance)
     return weights
 
 
 def _truncated_em_step(X, means, variance, n_nearest, d):
     mask = _in_nearest(d, n_nearest)
     q = _posterior(d, variance, mask)
-    new_means = base._weighted_means(X, means, _mean_weights(d, variance, mask))
-    spread = base._squared_distances(X, new_means)
+    new_means = krbf_torch._weighted_means(X, means, _mean_weights(d, variance, mask))
+    spread = krbf_torch._squared_distances(X, new_means)
     new_variance = torch.sum(q * spread) / (X.shape[0] * X.shape[1])
     return new_means, new_variance
 
@@ -279,8 +279,8 @@ def fit(X, means0, variance0, n_nearest, n_iter):
     X, means, dtype = _data_and_means(X, means0, "means0")
     variance = _variance(variance0, dtype, name="variance0")
     n_nearest = _n_nearest(n_nearest, len(means))
-    n_iter = check.check_count(n_iter, "n_iter")
-    d = base._squared_distances(X, means)
+    n_iter = validation.validate_count(n_iter, "n_iter")
+    d = krbf_torch._squared_distances(X, means)
     free_energies = [_truncated_free_energy(d, variance, _in_nearest(d, n_nearest), X.shape[1])]
     variance = torch.as_tensor(variance, dtype=X.dtype, device=X.device)
     for step in range(1, n_iter + 1):
@@ -290,12 +290,12 @@ def fit(X, means0, variance0, n_nearest, n_iter):
                 f"the variance collapsed to 0 at step {step}: every point lies on the means it "
                 "has mass on, where the likelihood is unbounded"
             )
-        d = base._squared_distances(X, means)
+        d = krbf_torch._squared_distances(X, means)
         free_energies.append(_truncated_free_energy(d, variance, _in_nearest(d, n_nearest), X.shape[1]))
     return (
-        base._returned(means, dtype),
-        base._returned(variance, dtype),
-        base._returned(torch.stack(free_energies), dtype),
+        krbf_torch._returned(means, dtype),
+        krbf_torch._returned(variance, dtype),
+        krbf_torch._returned(torch.stack(free_energies), dtype),
     )
 
 
@@ -312,10 +312,10 @@ def critical_temperature(X):
     >>> critical_temperature(torch.tensor([[-1.0], [1.0]]))
     tensor(2.)
     """
-    X = base._floating_tensor(X, "X")
-    check.check_points(X, "X")
+    X = krbf_torch._floating_tensor(X, "X")
+    validation.validate_points(X, "X")
     dtype = X.dtype
-    X = X.to(base._working_dtype(dtype))
+    X = X.to(krbf_torch._working_dtype(dtype))
     centred = X - X.mean(dim=0)
     covariance = centred.T @ centred / X.shape[0]
-    return base._returned(2.0 * torch.linalg.eigvalsh(covariance)[-1], dtype)
+    return krbf_torch._returned(2.0 * torch.linalg.eigvalsh(covariance)[-1], dtype)

@@ -52,42 +52,12 @@ class _Reference:
             setattr(self, function, getattr(module, function))
 
 
-class _Torch:
-    """kmeans_rbf.torch in float64 on the CPU."""
+def _Torch():
+    """kmeans_rbf.torch in float64 on the CPU, called with and returning NumPy arrays."""
+    from .. import torch as krbf_torch
+    from ..backends import NumpyCalls
 
-    name = "kmeans_rbf.torch"
-    dtype = np.float64
-
-    def __init__(self):
-        import torch as torch_module
-
-        from .. import torch as module
-
-        self._module, self._torch = module, torch_module
-
-    def _t(self, a):
-        return self._torch.as_tensor(np.asarray(a), dtype=self._torch.float64)
-
-    def assign(self, X, C):
-        return self._module.assign(self._t(X), self._t(C))
-
-    def lloyd_step(self, X, C):
-        return self._module.lloyd_step(self._t(X), self._t(C))
-
-    def kmeans(self, X, C0, n_iter):
-        return self._module.kmeans(self._t(X), self._t(C0), n_iter)
-
-    def responsibilities(self, X, C, temperature, kind):
-        return self._module.responsibilities(self._t(X), self._t(C), temperature, kind)
-
-    def entmax15(self, Z):
-        return self._module.entmax15(self._t(Z))
-
-    def objective(self, X, C, temperature, kind):
-        return self._module.objective(self._t(X), self._t(C), temperature, kind)
-
-    def gradient(self, X, C, temperature, kind):
-        return self._module.gradient(self._t(X), self._t(C), temperature, kind)
+    return NumpyCalls(krbf_torch, "float64", name="kmeans_rbf.torch")
 
 
 class _SKLearn:

@@ -21,18 +21,13 @@ from hypothesis import assume
 from hypothesis import strategies as st
 
 from .. import reference
+from ..assertions import Defect, assert_finite_floats, assert_within, expect
+from ..backends import rounded
+from ..kinds import KINDS, SOFT_KINDS
 from ..strategies import datasets, problems, temperatures
-from ..tolerances import error_bounds, tolerance
+from ..tolerances import MEANINGFUL, error_bounds, tolerance
 
 __all__ = ["Check", "Defect", "Target", "CHECKS"]
-
-# A comparison whose bound exceeds 5% of the result's scale would check nothing useful.
-MEANINGFUL = 0.05
-
-
-class Defect(AssertionError):
-    """The implementation under test disagrees with the specification."""
-
 
 @dataclass(frozen=True)
 class Check:
@@ -41,9 +36,6 @@ class Check:
     description: str
     inputs: st.SearchStrategy
     verify: Callable  # verify(call, inputs, target) raises Defect; target: Target
-
-
-ALL_KINDS = ("hard", "softmax", "entmax15")
 
 
 @dataclass(frozen=True)
@@ -55,10 +47,10 @@ class Target:
     """
 
     dtype: np.dtype
-    kinds: object = ALL_KINDS
+    kinds: object = KINDS
 
     def offers(self, capability, kind):
-        kinds = self.kinds.get(capability, ALL_KINDS) if isinstance(self.kinds, dict) else self.kinds
+        kinds = self.kinds.get(capability, KINDS) if isinstance(self.kinds, dict) else self.kinds
         return kind in kinds
 
 
@@ -68,45 +60,13 @@ def _offered(kind, target, capability):
     assume(target.offers(capability, kind))
 
 
-def expect(condition, message):
-    if not condition:
-        raise Defect(message)
-
-
-def _rounded(a, dtype):
-    return np.asarray(a, dtype=np.float64).astype(dtype).astype(np.float64)
-
-
-def _floats(value, name, shape):
-    expect(value.shape == shape, f"{name} returned shape {value.shape}; expected {shape}")
-    expect(value.dtype.kind == "f", f"{name} returned dtype {value.dtype}; expected floating point")
-    expect(bool(np.all(np.isfinite(value))), f"{name} returned non-finite values where the reference is finite:\n{value}")
-    return value.astype(np.float64)
-
-
-def _within(actual, expected, bound, name):
-    excess = np.abs(actual - expected) - bound
-    expect(
-        bool(np.all(excess <= 0)),
-        f"{name} differs from the reference by up to {np.max(np.abs(actual - expected)):.3g} "
-        f"(allowed {np.max(bound):.3g})\nimplementation:\n{actual}\nreference:\n{expected}",
-    )
-
-
 def _prepared(problem, dtype, kind):
     X, C, T = problem
-    X, C = _rounded(X, dtype), _rounded(C, dtype)
+    X, C = rounded(X, dtype), rounded(C, dtype)
     T = None if kind == "hard" else T
     bounds = error_bounds(X, C, T, kind, dtype)
     assume(tolerance(dtype, bounds["kappa"] ** 2) <= MEANINGFUL)
     return X, C, T, bounds
-
-
-def _gaps(d):
-    if d.shape[1] == 1:
-        return np.full(len(d), np.inf)
-    two = np.sort(d, axis=1)[:, :2]
-    return two[:, 1] - two[:, 0]
 
 
 def _assume_enough_points(X, C):
@@ -119,7 +79,7 @@ def _assume_enough_points(X, C):
 def _assume_clear_cells(X, C, bounds, allow_exact_ties=False):
     """No point within rounding of a tie (exact ties optionally allowed), no empty cell."""
     d = reference.squared_distances(X, C)
-    gaps = _gaps(d)
+    gaps = reference._margins(d)
     near = gaps <= 8 * bounds["squared_distances"]
     if allow_exact_ties:
         near &= gaps > 0
@@ -130,7 +90,7 @@ def _assume_clear_cells(X, C, bounds, allow_exact_ties=False):
 # --- assign ----------------------------------------------------------------------------
 
 
-def _verify_assign(call, inputs, target):
+def check_assign(call, inputs, target):
     dtype = target.dtype
     X, C, _, bounds = _prepared(inputs["problem"], dtype, "hard")
     labels = call("assign", X.astype(dtype), C.astype(dtype))
@@ -149,16 +109,16 @@ def _verify_assign(call, inputs, target):
 # --- lloyd_step and kmeans -------------------------------------------------------------
 
 
-def _verify_lloyd_step(call, inputs, target):
+def check_lloyd_step(call, inputs, target):
     dtype = target.dtype
     X, C, _, bounds = _prepared(inputs["problem"], dtype, "hard")
     _assume_enough_points(X, C)
     _assume_clear_cells(X, C, bounds)
-    actual = _floats(call("lloyd_step", X.astype(dtype), C.astype(dtype)), "lloyd_step", C.shape)
-    _within(actual, reference.lloyd_step(X, C), bounds["lloyd_step"], "lloyd_step")
+    actual = assert_finite_floats(call("lloyd_step", X.astype(dtype), C.astype(dtype)), "lloyd_step", C.shape)
+    assert_within(actual, reference.lloyd_step(X, C), bounds["lloyd_step"], "lloyd_step")
 
 
-def _verify_lloyd_step_ties(call, inputs, target):
+def check_lloyd_step_ties(call, inputs, target):
     dtype = target.dtype
     # Exact ties on grid data: any nearest centre may take a tied point, so the step must
     # equal the means of *some* tie-consistent partition.
@@ -171,7 +131,7 @@ def _verify_lloyd_step_ties(call, inputs, target):
     # policy, keep or relocate, is lloyd_step.empty-cluster's business).
     untied = nearest.sum(axis=1) == 1
     assume(np.all(nearest[untied].any(axis=0)))
-    actual = _floats(call("lloyd_step", X.astype(dtype), C.astype(dtype)), "lloyd_step", C.shape)
+    actual = assert_finite_floats(call("lloyd_step", X.astype(dtype), C.astype(dtype)), "lloyd_step", C.shape)
     labels = reference.assign(X, C)
     for choice in itertools.product(*(np.flatnonzero(nearest[i]) for i in tied)):
         labels[tied] = choice
@@ -184,7 +144,7 @@ def _verify_lloyd_step_ties(call, inputs, target):
     )
 
 
-def _verify_lloyd_step_empty(call, inputs, target):
+def check_lloyd_step_empty(call, inputs, target):
     dtype = target.dtype
     # Data away from the origin, so that a centre moved to 0 is visibly wrong.
     X, C, _, bounds = _prepared(inputs["problem"], dtype, "hard")
@@ -193,7 +153,7 @@ def _verify_lloyd_step_empty(call, inputs, target):
     _assert_kept_or_relocated(call, X, C, bounds, dtype)
 
 
-def _verify_more_centres_than_points(call, inputs, target):
+def check_more_centres_than_points(call, inputs, target):
     dtype = target.dtype
     X, C, _, bounds = _prepared(inputs["problem"], dtype, "hard")
     assume(len(X) < len(C))
@@ -201,7 +161,7 @@ def _verify_more_centres_than_points(call, inputs, target):
 
 
 def _assert_kept_or_relocated(call, X, C, bounds, dtype):
-    actual = _floats(call("lloyd_step", X.astype(dtype), C.astype(dtype)), "lloyd_step", C.shape)
+    actual = assert_finite_floats(call("lloyd_step", X.astype(dtype), C.astype(dtype)), "lloyd_step", C.shape)
     low, high = X.min(axis=0), X.max(axis=0)
     slack = bounds["lloyd_step"]
     kept = np.all(np.abs(actual - C) <= slack, axis=1)
@@ -213,7 +173,7 @@ def _assert_kept_or_relocated(call, X, C, bounds, dtype):
     )
 
 
-def _verify_kmeans(call, inputs, target):
+def check_kmeans(call, inputs, target):
     dtype = target.dtype
     X, C0, _, bounds = _prepared(inputs["problem"], dtype, "hard")
     _assume_enough_points(X, C0)
@@ -222,43 +182,43 @@ def _verify_kmeans(call, inputs, target):
     for _ in range(n_iter):  # every step of the reference must be unambiguous
         _assume_clear_cells(X, C, error_bounds(X, C, None, "hard", dtype))
         C = reference.lloyd_step(X, C)
-    actual = _floats(call("kmeans", X.astype(dtype), C0.astype(dtype), n_iter), "kmeans", C0.shape)
+    actual = assert_finite_floats(call("kmeans", X.astype(dtype), C0.astype(dtype), n_iter), "kmeans", C0.shape)
     # Each step rounds afresh: the bound grows with the number of steps.
     bound = max(n_iter, 1) * error_bounds(X, C, None, "hard", dtype)["lloyd_step"]
-    _within(actual, C, bound, f"kmeans(n_iter={n_iter})")
+    assert_within(actual, C, bound, f"kmeans(n_iter={n_iter})")
 
 
 # --- soft responsibilities, maps, objective, gradient ---------------------------------
 
 
-def _verify_responsibilities(call, inputs, target):
+def check_responsibilities(call, inputs, target):
     dtype = target.dtype
     kind = inputs["kind"]
     _offered(kind, target, "responsibilities")
     X, C, T, bounds = _prepared(inputs["problem"], dtype, kind)
-    actual = _floats(call("responsibilities", X.astype(dtype), C.astype(dtype), T, kind), "responsibilities", (len(X), len(C)))
+    actual = assert_finite_floats(call("responsibilities", X.astype(dtype), C.astype(dtype), T, kind), "responsibilities", (len(X), len(C)))
     expect(bool(np.all(actual >= -bounds["responsibilities"])), f"responsibilities are negative:\n{actual}")
-    _within(actual, reference.responsibilities(X, C, T, kind), bounds["responsibilities"], f"responsibilities({kind})")
+    assert_within(actual, reference.responsibilities(X, C, T, kind), bounds["responsibilities"], f"responsibilities({kind})")
 
 
-def _verify_objective(call, inputs, target):
+def check_objective(call, inputs, target):
     dtype = target.dtype
     kind = inputs["kind"]
     _offered(kind, target, "objective")
     X, C, T, bounds = _prepared(inputs["problem"], dtype, kind)
-    actual = _floats(np.asarray(call("objective", X.astype(dtype), C.astype(dtype), T, kind)).reshape(()), "objective", ())
-    _within(actual, reference.objective(X, C, T, kind), bounds["objective"], f"objective({kind})")
+    actual = assert_finite_floats(np.asarray(call("objective", X.astype(dtype), C.astype(dtype), T, kind)).reshape(()), "objective", ())
+    assert_within(actual, reference.objective(X, C, T, kind), bounds["objective"], f"objective({kind})")
 
 
-def _verify_gradient(call, inputs, target):
+def check_gradient(call, inputs, target):
     dtype = target.dtype
     kind = inputs["kind"]
     _offered(kind, target, "gradient")
     X, C, T, bounds = _prepared(inputs["problem"], dtype, kind)
     if kind == "hard":  # J is differentiable only away from ties
-        assume(np.all(_gaps(reference.squared_distances(X, C)) > 1e-3))
-    actual = _floats(call("gradient", X.astype(dtype), C.astype(dtype), T, kind), "gradient", C.shape)
-    _within(actual, reference.gradient(X, C, T, kind), bounds["gradient"], f"gradient({kind})")
+        assume(np.all(reference._margins(reference.squared_distances(X, C)) > 1e-3))
+    actual = assert_finite_floats(call("gradient", X.astype(dtype), C.astype(dtype), T, kind), "gradient", C.shape)
+    assert_within(actual, reference.gradient(X, C, T, kind), bounds["gradient"], f"gradient({kind})")
 
 
 def _adversarial_rows():
@@ -277,7 +237,7 @@ def _adversarial_rows():
     )
 
 
-def _verify_entmax15(call, inputs, target):
+def check_entmax15(call, inputs, target):
     dtype = target.dtype
     rows = np.atleast_2d(np.asarray(inputs["rows"], dtype=np.float64))
     with np.errstate(over="ignore"):  # 1e300 overflows float32: such a row is not an input for it
@@ -285,10 +245,10 @@ def _verify_entmax15(call, inputs, target):
     assume(np.all(np.isfinite(Z) | np.isneginf(rows)))
     Z64 = Z.astype(np.float64)
     expected = reference.entmax15(Z64)
-    actual = _floats(call("entmax15", Z), "entmax15", Z.shape)
+    actual = assert_finite_floats(call("entmax15", Z), "entmax15", Z.shape)
     # entmax15 moves by at most (its Lipschitz constant 1) x the rounding of the shifted
     # logits, whose size is at most 2 on the support: no conditioning factor.
-    _within(actual, expected, 2 * tolerance(dtype), "entmax15")
+    assert_within(actual, expected, 2 * tolerance(dtype), "entmax15")
     expect(bool(np.all(actual[expected == 0] == 0)), f"entmax15 put mass outside the support:\n{actual}\nreference:\n{expected}")
 
 
@@ -305,35 +265,35 @@ def _slow_starts(draw):
     return X, C, 1.0
 
 
-_KINDS = st.sampled_from(["hard", "softmax", "entmax15"])
-_SOFT = st.sampled_from(["softmax", "entmax15"])
+_KINDS = st.sampled_from(KINDS)
+_SOFT = st.sampled_from(SOFT_KINDS)
 _AWAY_FROM_ORIGIN = problems(data=datasets(geometry=st.sampled_from(["separated", "uniform"])).map(lambda X: X + 20.0))
 
 CHECKS = [
     Check("assign.nearest", "assign", "labels are integers in [0, K) naming a nearest centre (any, on exact ties)",
-          st.fixed_dictionaries({"problem": problems()}), _verify_assign),
+          st.fixed_dictionaries({"problem": problems()}), check_assign),
     Check("lloyd_step.reference", "lloyd_step", "equals the reference where no point is near a tie and no cell is empty",
-          st.fixed_dictionaries({"problem": problems()}), _verify_lloyd_step),
+          st.fixed_dictionaries({"problem": problems()}), check_lloyd_step),
     Check("lloyd_step.ties", "lloyd_step", "on exact ties, equals the means of some tie-consistent partition",
-          st.fixed_dictionaries({"problem": problems(data=datasets(geometry="grid"))}), _verify_lloyd_step_ties),
+          st.fixed_dictionaries({"problem": problems(data=datasets(geometry="grid"))}), check_lloyd_step_ties),
     Check("lloyd_step.empty-cluster", "lloyd_step", "an empty cluster's centre is kept or relocated into the data, never NaN or moved out",
-          st.fixed_dictionaries({"problem": _AWAY_FROM_ORIGIN}), _verify_lloyd_step_empty),
+          st.fixed_dictionaries({"problem": _AWAY_FROM_ORIGIN}), check_lloyd_step_empty),
     Check("lloyd_step.more-centres-than-points", "lloyd_step", "K > N is valid: the surplus centres are kept or relocated, no error",
-          st.fixed_dictionaries({"problem": problems(n_clusters=st.integers(2, 6), data=datasets(n_points=st.integers(1, 4)))}), _verify_more_centres_than_points),
+          st.fixed_dictionaries({"problem": problems(n_clusters=st.integers(2, 6), data=datasets(n_points=st.integers(1, 4)))}), check_more_centres_than_points),
     Check("kmeans.reference", "kmeans", "n_iter Lloyd steps from C0 (n_iter 1 to 4) equal the reference",
-          st.fixed_dictionaries({"problem": st.one_of(problems(), _slow_starts()), "n_iter": st.integers(1, 4)}), _verify_kmeans),
+          st.fixed_dictionaries({"problem": st.one_of(problems(), _slow_starts()), "n_iter": st.integers(1, 4)}), check_kmeans),
     Check("kmeans.zero-iterations", "kmeans", "n_iter = 0 is valid and returns C0",
-          st.fixed_dictionaries({"problem": problems(), "n_iter": st.just(0)}), _verify_kmeans),
+          st.fixed_dictionaries({"problem": problems(), "n_iter": st.just(0)}), check_kmeans),
     Check("responsibilities.reference", "responsibilities", "softmax / entmax15 responsibilities equal the reference at T in [1e-4, 1e4]",
-          st.fixed_dictionaries({"problem": problems(temperature=temperatures(min_value=1e-4, max_value=1e4)), "kind": _SOFT}), _verify_responsibilities),
+          st.fixed_dictionaries({"problem": problems(temperature=temperatures(min_value=1e-4, max_value=1e4)), "kind": _SOFT}), check_responsibilities),
     Check("responsibilities.extreme-temperature", "responsibilities", "finite and equal to the reference at T = 1e-12 and 1e12",
-          st.fixed_dictionaries({"problem": problems(temperature=st.sampled_from([1e-12, 1e12])), "kind": _SOFT}), _verify_responsibilities),
+          st.fixed_dictionaries({"problem": problems(temperature=st.sampled_from([1e-12, 1e12])), "kind": _SOFT}), check_responsibilities),
     Check("entmax15.reference", "entmax15", "rows of logits map to the reference's 1.5-entmax",
-          st.fixed_dictionaries({"rows": _logit_rows}), _verify_entmax15),
+          st.fixed_dictionaries({"rows": _logit_rows}), check_entmax15),
     Check("entmax15.adversarial", "entmax15", "ties, -inf entries, spreads of 1e6, huge and tiny values, one element",
-          st.fixed_dictionaries({"rows": _adversarial_rows().map(lambda row: [row])}), _verify_entmax15),
+          st.fixed_dictionaries({"rows": _adversarial_rows().map(lambda row: [row])}), check_entmax15),
     Check("objective.reference", "objective", "J, L_T (softmax, entmax15) equal the reference, means over points",
-          st.fixed_dictionaries({"problem": problems(), "kind": _KINDS}), _verify_objective),
+          st.fixed_dictionaries({"problem": problems(), "kind": _KINDS}), check_objective),
     Check("gradient.reference", "gradient", "the gradient of the objective, through the responsibilities, equals the reference",
-          st.fixed_dictionaries({"problem": problems(), "kind": _KINDS}), _verify_gradient),
+          st.fixed_dictionaries({"problem": problems(), "kind": _KINDS}), check_gradient),
 ]

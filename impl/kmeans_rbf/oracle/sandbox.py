@@ -15,7 +15,10 @@ import warnings
 
 import numpy as np
 
-__all__ = ["PROTOCOL", "Sandbox", "InProcess", "CallFailed", "CallTimedOut", "describe", "load_target", "to_numpy"]
+from ..backends import to_numpy
+from ..kinds import KINDS
+
+__all__ = ["PROTOCOL", "Sandbox", "InProcess", "CallFailed", "CallTimedOut", "describe", "load_target"]
 
 BUILT_IN_MODULE = "kmeans_rbf.oracle.adapters"
 PROTOCOL = ("assign", "lloyd_step", "kmeans", "responsibilities", "entmax15", "objective", "gradient")
@@ -50,22 +53,12 @@ def load_target(spec):
     return target() if isinstance(target, type) else target
 
 
-def to_numpy(value):
-    """What the oracle compares: NumPy arrays (torch tensors and array-likes converted)."""
-    if hasattr(value, "detach") and hasattr(value, "cpu"):
-        value = value.detach().cpu()
-        if str(value.dtype) in ("torch.bfloat16", "torch.float16"):
-            value = value.float()
-        value = value.numpy()
-    return np.asarray(value)
-
-
 def describe(target, spec):
     """What the oracle needs to know of a target: capabilities, dtype and name."""
     return {
         "capabilities": [name for name in PROTOCOL if callable(getattr(target, name, None))],
         "dtype": np.dtype(getattr(target, "dtype", np.float64)).name,
-        "kinds": getattr(target, "kinds", ("hard", "softmax", "entmax15")),
+        "kinds": getattr(target, "kinds", KINDS),
         "name": str(getattr(target, "name", spec)),
     }
 

@@ -13,13 +13,15 @@ other examples than the full run; the full run is the same every time, and the b
 reproduces an example anywhere.
 """
 
-import numpy as np
+import types
+
 import pytest
 import torch
 from hypothesis import HealthCheck, settings
 
-from kmeans_rbf import reference
-from kmeans_rbf import torch as torch_backend
+from kmeans_rbf import probabilistic, reference, torch_probabilistic
+from kmeans_rbf import torch as krbf_torch
+from kmeans_rbf.backends import NumpyCalls
 
 # The tests use tiny tensors, for which waking torch's intra-op threads costs more than
 # the arithmetic (measured: 0.7 ms per entmax15 responsibilities call with one thread,
@@ -41,48 +43,26 @@ DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 TORCH_DTYPES = [torch.float64, torch.float32, torch.float16, torch.bfloat16]
 
 
-class Backend:
-    """Calls a backend module with NumPy inputs and returns NumPy outputs.
-
-    Lets one test, written once in NumPy terms, run against every implementation.
-    """
-
-    def __init__(self, name, module, dtype=None, device="cpu"):
-        self.name, self.module, self.dtype, self.device = name, module, dtype, device
-
-    def convert(self, value):
-        if self.module is torch_backend and isinstance(value, np.ndarray):
-            return torch.tensor(value, dtype=self.dtype, device=self.device)
-        return value
-
-    def __getattr__(self, function_name):
-        function = getattr(self.module, function_name)
-
-        def call(*args, **kwargs):
-            args = [self.convert(a) for a in args]
-            kwargs = {k: self.convert(v) for k, v in kwargs.items()}
-            result = function(*args, **kwargs)
-            if isinstance(result, torch.Tensor):
-                assert result.device.type == torch.device(self.device).type
-                if result.is_floating_point():
-                    assert result.dtype == self.dtype, f"{function_name} returned {result.dtype}"
-                result = result.detach().cpu()
-                result = result.double() if result.is_floating_point() else result
-                return result.numpy() if result.ndim else result.item()
-            return result
-
-        return call
-
-    def __repr__(self):
-        return self.name
+def _functions(*modules):
+    """The public functions of several modules as one namespace (base package and mixture)."""
+    return types.SimpleNamespace(**{f: getattr(m, f) for m in modules for f in m.__all__})
 
 
-BACKENDS = [Backend("reference", reference)] + [
-    Backend(f"torch-{device}", torch_backend, torch.float64, device) for device in DEVICES
+# Every implementation in float64, called with NumPy arrays and returning NumPy: the
+# reference, and torch on each device. Each has the base package's functions and the
+# mixture's (kmeans_rbf.probabilistic / torch_probabilistic).
+BACKENDS = [NumpyCalls(_functions(reference, probabilistic), name="reference")] + [
+    NumpyCalls(_functions(krbf_torch, torch_probabilistic), torch.float64, device, name=f"torch-{device}")
+    for device in DEVICES
 ]
 
 
 @pytest.fixture(scope="session", params=BACKENDS, ids=repr)
-def backend(request):
-    """Every implementation in float64: the reference and torch on each device."""
+def implementation(request):
+    """Every correct implementation in float64: the reference and torch on each device.
+
+    A claim test takes this fixture; its bite test calls the same test with a broken
+    variant in its place (``support.assert_bites``).
+    """
     return request.param
+

@@ -23,15 +23,15 @@ X3 = np.array([[0.0, 0.0], [1.0, 0.0], [0.0, 3.0]])
 C3 = np.array([[0.1, 0.0], [0.9, 0.2], [0.0, 2.5]])
 
 
-def _all(backend, X, C, T, kind):
-    return {f: np.asarray(getattr(backend, f)(X, C, T, kind), dtype=np.float64) for f in FUNCTIONS}
+def _all(implementation, X, C, T, kind):
+    return {f: np.asarray(getattr(implementation, f)(X, C, T, kind), dtype=np.float64) for f in FUNCTIONS}
 
 
 @pytest.mark.parametrize("kind", SOFT_KINDS)
-def test_tiny_temperature_is_k_means(backend, kind):
+def test_tiny_temperature_is_k_means(implementation, kind):
     # T = 1e-12 is far below every margin: entmax is exactly hard (gap >= 2T, claim 5) and
     # softmax's off-nearest weights are exp(-margin/T) = 0 in float64.
-    results = _all(backend, X3, C3, 1e-12, kind)
+    results = _all(implementation, X3, C3, 1e-12, kind)
     assert np.array_equal(results["responsibilities"], np.eye(3))
     assert results["objective"] == pytest.approx(reference.objective(X3, C3), rel=RTOL)
     assert results["free_energy"] == pytest.approx(reference.objective(X3, C3), rel=RTOL)
@@ -40,11 +40,11 @@ def test_tiny_temperature_is_k_means(backend, kind):
 
 
 @pytest.mark.parametrize("kind", SOFT_KINDS)
-def test_huge_temperature_is_uniform(backend, kind):
+def test_huge_temperature_is_uniform(implementation, kind):
     # T = 1e12: logits within 1e-11 of each other, so responsibilities are 1/K to ~1e-11
     # (entmax15: support is everything once all gaps are below 2T), every centre steps to
     # the data mean, and F_T = J - T H_max + O(d) (H_max = log K or (4/3)(1 - K^-1/2)).
-    results = _all(backend, X3, C3, 1e12, kind)
+    results = _all(implementation, X3, C3, 1e12, kind)
     np.testing.assert_allclose(results["responsibilities"], np.full((3, 3), 1 / 3), atol=1e-10)
     np.testing.assert_allclose(results["soft_step"], np.tile(X3.mean(axis=0), (3, 1)), atol=1e-10)
     h_max = np.log(3) if kind == "softmax" else (4 / 3) * (1 - 3**-0.5)
@@ -61,7 +61,7 @@ EXACT_SCALES = [2.0**-500, 2.0**500]
 @pytest.mark.parametrize("scale", EXACT_SCALES, ids=["2^-500", "2^500"])
 @pytest.mark.parametrize("kind", ["hard", *SOFT_KINDS])
 @given(problem=problems())
-def test_scaled_coordinates_are_equivariant(backend, problem, kind, scale):
+def test_scaled_coordinates_are_equivariant(implementation, problem, kind, scale):
     # Scaling X and C by s and T by s^2 leaves r unchanged and scales d, L, F by s^2,
     # gradients and steps by s.
     X, C, T = problem
@@ -79,7 +79,7 @@ def test_scaled_coordinates_are_equivariant(backend, problem, kind, scale):
         if kind == "hard" and function == "soft_step":
             continue
         expected = getattr(reference, function)(X, C, T, kind)
-        actual = np.asarray(getattr(backend, function)(X * scale, C * scale, T_scaled, kind)) / factor
+        actual = np.asarray(getattr(implementation, function)(X * scale, C * scale, T_scaled, kind)) / factor
         assert np.all(np.isfinite(actual)), function
         excess = np.abs(actual - expected) - bounds[function]
         assert np.all(excess <= 0), f"{function}: {actual} != {expected} beyond the bound"
@@ -104,12 +104,12 @@ def test_torch_matches_reference_at_scaled_coordinates(problem, kind, scale):
 
 @pytest.mark.parametrize("scale", [1e-150, 1e150], ids=["1e-150", "1e150"])
 @pytest.mark.parametrize("kind", SOFT_KINDS)
-def test_scaled_coordinates_at_fixed_temperature(backend, kind, scale):
+def test_scaled_coordinates_at_fixed_temperature(implementation, kind, scale):
     # The temperature left at 1: at 1e150 every responsibility is hard (d/T ~ 1e300), at
     # 1e-150 every one is uniform (d/T ~ 1e-300). Finite, and equal to the reference.
     X, C = X3 * scale, C3 * scale
     for function in FUNCTIONS:
-        actual = np.asarray(getattr(backend, function)(X, C, 1.0, kind))
+        actual = np.asarray(getattr(implementation, function)(X, C, 1.0, kind))
         expected = getattr(reference, function)(X, C, 1.0, kind)
         assert np.all(np.isfinite(actual)), function
         np.testing.assert_allclose(actual, expected, rtol=RTOL, atol=RTOL * np.max(np.abs(expected)), err_msg=function)
@@ -150,25 +150,25 @@ def test_float16_distances_that_overflow_are_an_error():
 
 @pytest.mark.parametrize("kind", ["hard", *SOFT_KINDS])
 @given(X=datasets(geometry="grid"), T=temperatures())
-def test_single_point_single_feature_duplicates_and_grid_ties(backend, X, T, kind):
+def test_single_point_single_feature_duplicates_and_grid_ties(implementation, X, T, kind):
     # Grid data has exact ties; N = 1, D = 1 and duplicates come from the strategy's
     # smallest sizes. Centres on data points make ties certain.
     T = None if kind == "hard" else T
     C = X[: min(3, len(X))][::-1].copy()
     for function in ["assign", "responsibilities", "objective", "gradient"]:
         args = () if function == "assign" else (T, kind)
-        actual = np.asarray(getattr(backend, function)(X, C, *args))
+        actual = np.asarray(getattr(implementation, function)(X, C, *args))
         expected = getattr(reference, function)(X, C, *args)
         # Small integers: distances are exact in float64, so ties are broken identically.
         np.testing.assert_allclose(actual, expected, rtol=RTOL, atol=RTOL * (1 + np.max(np.abs(expected))), err_msg=function)
     step = reference.lloyd_step(X, C) if kind == "hard" else reference.soft_step(X, C, T, kind)
-    actual = backend.lloyd_step(X, C) if kind == "hard" else backend.soft_step(X, C, T, kind)
+    actual = implementation.lloyd_step(X, C) if kind == "hard" else implementation.soft_step(X, C, T, kind)
     np.testing.assert_allclose(actual, step, rtol=RTOL, atol=RTOL * (1 + np.max(np.abs(X))))
 
 
-def test_one_point_one_centre(backend):
+def test_one_point_one_centre(implementation):
     X, C = np.array([[2.0]]), np.array([[5.0]])
-    assert backend.objective(X, C, 1.0, "softmax") == 9.0
-    assert backend.free_energy(X, C, 1.0, "entmax15") == 9.0  # H(one-hot) = 0
-    np.testing.assert_array_equal(backend.soft_step(X, C, 1.0, "softmax"), [[2.0]])
-    np.testing.assert_array_equal(backend.gradient(X, C, 1.0, "entmax15"), [[6.0]])
+    assert implementation.objective(X, C, 1.0, "softmax") == 9.0
+    assert implementation.free_energy(X, C, 1.0, "entmax15") == 9.0  # H(one-hot) = 0
+    np.testing.assert_array_equal(implementation.soft_step(X, C, 1.0, "softmax"), [[2.0]])
+    np.testing.assert_array_equal(implementation.gradient(X, C, 1.0, "entmax15"), [[6.0]])

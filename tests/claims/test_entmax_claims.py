@@ -32,7 +32,8 @@ from conftest import BACKENDS
 from kmeans_rbf import reference
 from kmeans_rbf.strategies import datasets, problems, temperatures
 from kmeans_rbf.tolerances import error_bounds, tolerance
-from support import assert_bites, variant
+from support import legacy_assert_bites as assert_bites
+from variants import variant
 
 SOFT_KINDS = ["softmax", "entmax15"]
 

@@ -32,7 +32,8 @@ from kmeans_rbf.multiprecision import softmax as _mp_softmax
 from kmeans_rbf import reference
 from kmeans_rbf.strategies import problems, temperatures
 from kmeans_rbf.tolerances import error_bounds, tolerance, unit_roundoff
-from support import assert_bites, variant
+from support import legacy_assert_bites as assert_bites
+from variants import variant
 
 SOFT_KINDS = ["softmax", "entmax15"]
 

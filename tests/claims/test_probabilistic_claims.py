@@ -37,7 +37,8 @@ from kmeans_rbf import probabilistic, reference, torch_probabilistic
 from kmeans_rbf import torch as torch_backend
 from kmeans_rbf.strategies import datasets, problems, temperatures
 from kmeans_rbf.tolerances import condition_of_responsibilities, error_bounds, tolerance
-from support import assert_bites, variant
+from support import legacy_assert_bites as assert_bites
+from variants import variant
 
 F64 = tolerance(np.float64)  # 256 u: two float64 evaluations that differ in summation order
 

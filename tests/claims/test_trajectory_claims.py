@@ -29,7 +29,8 @@ from conftest import BACKENDS
 from kmeans_rbf import reference
 from kmeans_rbf.strategies import centres, datasets, problems, temperatures
 from kmeans_rbf.tolerances import error_bounds, unit_roundoff
-from support import assert_bites, variant
+from support import legacy_assert_bites as assert_bites
+from variants import variant
 
 U = unit_roundoff(np.float64)
 

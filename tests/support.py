@@ -1,0 +1,91 @@
+"""Support for the claim tests: proof that a claim's property bites.
+
+A claim test is an ordinary (usually Hypothesis) test that takes the ``implementation``
+fixture of ``conftest.py``: it runs on every correct implementation, where it must pass.
+Its bite test runs *the same test* with a deliberately broken variant (``variants.py``) in
+place of the implementation, where ``assert_bites`` requires it to fail by assertion: a
+property that cannot tell a broken implementation from a correct one proves nothing.
+
+Examples
+--------
+In a claim test module::
+
+    @pytest.mark.claim("step-size")
+    @given(problem=problems(), kind=st.sampled_from(SOFT_KINDS))
+    def test_gradient_step_is_the_soft_step(implementation, problem, kind):
+        ...
+
+    @pytest.mark.claim("step-size")
+    def test_step_size_bites():
+        assert_bites(test_gradient_step_is_the_soft_step, variants.SOFT_STEP_MIRRORED)
+"""
+
+import contextlib
+
+import pytest
+from hypothesis import Phase, settings
+
+__all__ = ["assert_bites"]
+
+# How a property is run on a broken variant: until its first failure, up to 1000 examples
+# (a property that catches the bug fails within the first few, so this costs nothing then;
+# one that catches it only on rare inputs still gets a fair search, the same in every run
+# and whatever ran before), without shrinking (the verdict is all that is needed).
+_BITE = dict(max_examples=1000, phases=[Phase.explicit, Phase.generate], database=None)
+
+
+@contextlib.contextmanager
+def _bite_settings(test):
+    """Run a Hypothesis test with the bite settings, restoring its own afterwards.
+
+    Hypothesis reads a test's settings from its ``_hypothesis_internal_use_settings``
+    attribute at every call; ``@settings`` would set it for good (the real test would then
+    run 1000 examples too), so it is swapped for the duration of the call only.
+    ``tests/test_support.py`` checks that this still works with the installed Hypothesis.
+    """
+    own = getattr(test, "_hypothesis_internal_use_settings", None)
+    if own is None:  # a plain test, not a Hypothesis one
+        yield
+        return
+    test._hypothesis_internal_use_settings = settings(own, **_BITE)
+    try:
+        yield
+    finally:
+        test._hypothesis_internal_use_settings = own
+
+
+def _leaves(error):
+    if isinstance(error, BaseExceptionGroup):
+        return [leaf for inner in error.exceptions for leaf in _leaves(inner)]
+    return [error]
+
+
+def assert_bites(test, broken, **arguments):
+    """Run the claim test ``test`` with ``broken`` as its implementation; it must fail by assertion.
+
+    ``arguments`` are passed on (a test's other fixtures or parameters, by name).
+    """
+    try:
+        with _bite_settings(test):
+            test(implementation=broken, **arguments)
+    except pytest.skip.Exception:
+        raise AssertionError(f"{test.__name__} skipped itself on {broken.name!r}; a bite needs a verdict") from None
+    except BaseException as error:  # noqa: BLE001 - a group of failures is inspected below
+        others = [e for e in _leaves(error) if not isinstance(e, AssertionError)]
+        assert not others, f"{test.__name__} failed on {broken.name!r}, but not by assertion: {others!r}"
+        return
+    raise AssertionError(f"{test.__name__} passed on the deliberately broken {broken.name!r}")
+
+
+def legacy_assert_bites(property_test):
+    """The former form, for claim files not yet rewritten: a closure bound to a broken variant.
+
+    Temporary: removed once every claim test takes the ``implementation`` fixture.
+    """
+    try:
+        settings(**_BITE)(property_test)()
+    except BaseException as error:  # noqa: BLE001 - a group of failures is inspected below
+        others = [e for e in _leaves(error) if not isinstance(e, AssertionError)]
+        assert not others, f"the property failed, but not by assertion: {others!r}"
+        return
+    raise AssertionError("the property passed on a deliberately broken implementation")

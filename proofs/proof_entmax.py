@@ -214,7 +214,6 @@ def test_order_preservation_symbolic():
     assert sp.simplify(sp.exp(a) / sp.exp(b) - sp.exp(a - b)) == 0
     # Entmax15: p_k = f(z_k) with f(z) = [z/2 - tau]_+^2 and one tau for the whole row.
     # Write z_j/2 - tau = alpha and z_k = z_j - 2 beta (beta >= 0 <=> z_j >= z_k).
-    alpha = sp.Symbol("alpha", real=True)
     beta = sp.Symbol("beta", positive=True)
     # Case z_j in the support (alpha > 0): if z_k is too (alpha - beta > 0),
     # f(z_j) - f(z_k) = alpha^2 - (alpha - beta)^2 = beta (2 alpha - beta) > 0;

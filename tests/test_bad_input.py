@@ -24,10 +24,11 @@ import pytest
 import torch
 
 from kmeans_rbf import reference
-from kmeans_rbf import torch as torch_backend
+from kmeans_rbf import torch as krbf_torch
+from kmeans_rbf.kinds import KINDS
 
 NAN, INF = math.nan, math.inf
-BACKENDS = {"reference": reference, "torch": torch_backend}
+MODULES = {"reference": reference, "torch": krbf_torch}
 
 X = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 0.0]])
 C = np.array([[0.0, 0.0], [2.0, 0.0]])
@@ -72,7 +73,7 @@ def convert(value, module):
     """NumPy float arrays become float64 tensors for torch; everything else is passed as is."""
     if isinstance(value, Raw):
         return value.value
-    if module is torch_backend and isinstance(value, np.ndarray) and value.dtype.kind == "f":
+    if module is krbf_torch and isinstance(value, np.ndarray) and value.dtype.kind == "f":
         return torch.tensor(value)
     return value
 
@@ -459,7 +460,7 @@ def named(pattern, centres):
 BAD_CALLS = [
     (
         f"{backend}-{function}-{case}",
-        functools.partial(invoke, BACKENDS[backend], function, overrides),
+        functools.partial(invoke, MODULES[backend], function, overrides),
         error,
         named(match, parameter(function, "C")),
     )
@@ -483,7 +484,7 @@ def test_bad_input_is_rejected_clearly(call, error, match):
 def test_every_public_function_is_covered():
     # Catches: a public function added to one backend and not to the other, or to neither
     # table; a case that applies to no function (a typo in its roles).
-    assert set(VALID) == set(reference.__all__) == set(torch_backend.__all__)
+    assert set(VALID) == set(reference.__all__) == set(krbf_torch.__all__)
     covered = {row[0].split("-")[1] for row in BAD_CALLS}
     assert covered == set(VALID)
     for case, overrides, *_ in CASES:
@@ -507,7 +508,6 @@ LOGIT_EDGES = {
     "1-D-row": np.array([0.0, -INF, 0.0]),
     "3-D-batch": np.arange(12.0).reshape(2, 3, 2),
 }
-KINDS = ("hard", "softmax", "entmax15")
 
 
 def expected_shape(function, kwargs):
@@ -550,7 +550,7 @@ def edge_overrides():
 
 EDGE_CALLS = [
     pytest.param(backend, function, overrides, id=f"{backend}-{case}")
-    for backend in BACKENDS
+    for backend in MODULES
     for case, function, overrides in edge_overrides()
 ]
 
@@ -560,10 +560,10 @@ def test_valid_edge_input_is_accepted(backend, function, overrides):
     # Catches: a check that is too strict (rejects N = 1, K = 1, D = 1, empty clusters,
     # duplicates or -inf logits), and a result that is NaN or of the wrong shape/dtype there
     # (e.g. 0/0 for an empty cluster, a support of size 0).
-    module = BACKENDS[backend]
+    module = MODULES[backend]
     result = invoke(module, function, overrides)
     kwargs = {**VALID[function], **{parameter(function, r): v for r, v in overrides.items()}}
-    if module is torch_backend:
+    if module is krbf_torch:
         assert isinstance(result, torch.Tensor)
         assert result.dtype == (torch.int64 if function == "assign" else torch.float64)
         result = result.detach().numpy()

@@ -15,9 +15,8 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from kmeans_rbf import reference
 from kmeans_rbf.estimator import AUTO_TEMPERATURE_FRACTION, SoftKMeans
+from kmeans_rbf.kinds import KINDS, SOFT_KINDS
 
-KINDS = ("hard", "softmax", "entmax15")
-SOFT_KINDS = ("softmax", "entmax15")
 
 
 # --- scikit-learn's estimator checks ----------------------------------------------------

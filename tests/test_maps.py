@@ -36,9 +36,10 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from kmeans_rbf import reference, tolerances
-from kmeans_rbf import torch as torch_backend
+from kmeans_rbf import torch as krbf_torch
+from kmeans_rbf.backends import NumpyCalls, dtype_name, rounded
+from kmeans_rbf.kinds import MAPS
 
-MAPS = ("softmax", "entmax15", "sparsemax")
 SPARSE_MAPS = ("entmax15", "sparsemax")
 # The exact sparsity threshold of each sparse map: p_k = 0 whenever z_k <= max z - gap, and
 # a row is one-hot iff the gap between its two largest entries is >= gap (derived below).
@@ -57,15 +58,13 @@ class Implementation:
     """
 
     def __init__(self, module, dtype=None):
-        self.module, self.dtype = module, dtype
-        self.id = "reference" if dtype is None else f"torch-{str(dtype).replace('torch.', '')}"
-        self.dtype_name = "float64" if dtype is None else str(dtype).replace("torch.", "")
+        self.dtype = dtype
+        self.dtype_name = "float64" if dtype is None else dtype_name(dtype)
+        self.id = "reference" if dtype is None else f"torch-{self.dtype_name}"
+        self.calls = NumpyCalls(module, dtype, name=self.id)
 
     def rounded(self, Z):
-        Z = np.asarray(Z, dtype=np.float64)
-        if self.dtype is None:
-            return Z
-        return torch.tensor(np.ascontiguousarray(Z), dtype=self.dtype).double().numpy()
+        return rounded(Z, self.dtype_name)
 
     def representable(self, Z):
         """Whether rounding Z to the dtype keeps every finite entry finite."""
@@ -74,15 +73,9 @@ class Implementation:
 
     def __call__(self, name, Z):
         Z = np.asarray(Z, dtype=np.float64)
-        if self.dtype is None:
-            P = getattr(self.module, name)(Z)
-            assert isinstance(P, np.ndarray) and P.dtype == np.float64, type(P)
-        else:
-            tensor = torch.tensor(np.ascontiguousarray(Z), dtype=self.dtype)
-            out = getattr(self.module, name)(tensor)
-            assert out.dtype == self.dtype, f"{name} returned {out.dtype} for {self.dtype}"
-            assert out.device == tensor.device
-            P = out.detach().double().numpy()
+        if self.dtype is None:  # the reference returns float64 NumPy arrays itself
+            assert isinstance(getattr(reference, name)(Z), np.ndarray)
+        P = np.asarray(getattr(self.calls, name)(np.ascontiguousarray(Z)))
         assert P.shape == Z.shape, f"{name}: shape {P.shape} for input shape {Z.shape}"
         assert np.all(np.isfinite(P)), f"{self.id} {name} returned a non-finite entry: {P!r}"
         return P
@@ -91,9 +84,9 @@ class Implementation:
         return self.id
 
 
-FLOAT64 = [Implementation(reference), Implementation(torch_backend, torch.float64)]
+FLOAT64 = [Implementation(reference), Implementation(krbf_torch, torch.float64)]
 LOW_PRECISION = [
-    Implementation(torch_backend, dtype) for dtype in (torch.float32, torch.float16, torch.bfloat16)
+    Implementation(krbf_torch, dtype) for dtype in (torch.float32, torch.float16, torch.bfloat16)
 ]
 EVERY = FLOAT64 + LOW_PRECISION
 
@@ -660,7 +653,7 @@ def test_autograd_jacobian_equals_the_closed_form(name, Z):
     # missing "- s s^T / sum s" (rows of J not summing to 0), sparsemax's backward on the
     # whole row instead of the support, a transposed Jacobian, NaN gradients at -inf.
     z = Z[0]
-    function = getattr(torch_backend, name)
+    function = getattr(krbf_torch, name)
     J = autograd_jacobian(function, z)
     p = getattr(reference, name)(z)
     assert np.all(np.isfinite(J)), J
@@ -674,7 +667,7 @@ def test_autograd_jacobian_equals_the_peer(name, Z):
     # Catches: the same backward bugs, judged by an independent implementation (the entmax
     # package's custom backward, torch.softmax's autograd).
     z = Z[0]
-    J = autograd_jacobian(getattr(torch_backend, name), z)
+    J = autograd_jacobian(getattr(krbf_torch, name), z)
     expected = autograd_jacobian(peer_function(name), z)
     p = getattr(reference, name)(z)
     assert_maps_close(J, expected, kappa=condition(name, Z, p[None]), what=f"{name} vs peer")
@@ -705,7 +698,7 @@ def test_gradcheck_away_from_support_boundaries(name, Z):
     z = torch.tensor(Z, dtype=torch.float64, requires_grad=True)
     # fast_mode checks a random projection of the Jacobian: ~10x faster, as strict per example.
     assert torch.autograd.gradcheck(
-        getattr(torch_backend, name),
+        getattr(krbf_torch, name),
         (z,),
         eps=1e-6,
         atol=1e-8,
@@ -722,7 +715,7 @@ def test_backward_through_minus_inf_is_zero(name, dtype):
     # is finite.  Catches: a backward computing 0 * inf = NaN, or inf - inf in a saved input.
     z = torch.tensor([[0.0, -INF, 0.7, -0.4, -INF]], dtype=dtype, requires_grad=True)
     weights = torch.tensor([[1.0, 2.0, -3.0, 4.0, 5.0]], dtype=dtype)
-    (grad,) = torch.autograd.grad((getattr(torch_backend, name)(z) * weights).sum(), z)
+    (grad,) = torch.autograd.grad((getattr(krbf_torch, name)(z) * weights).sum(), z)
     assert torch.isfinite(grad).all(), grad
     assert torch.all(grad[torch.isneginf(z)] == 0), grad
 
@@ -751,7 +744,7 @@ def test_peer_entmax_fails_on_a_row_of_all_minus_inf():
         with pytest.raises(RuntimeError, match="out of bounds"):
             getattr(entmax, name)(Z, dim=-1)
     assert torch.isnan(torch.softmax(Z, dim=-1)[1]).all()
-    for module in (reference, torch_backend):
+    for module in (reference, krbf_torch):
         Zm = Z.numpy() if module is reference else Z
         for name in MAPS:
             with pytest.raises(ValueError, match="every entry is -inf"):

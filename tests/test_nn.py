@@ -19,10 +19,10 @@ from torch import nn
 
 from kmeans_rbf import reference
 from kmeans_rbf import strategies
-from kmeans_rbf import torch as krbf
+from kmeans_rbf import torch as krbf_torch
+from kmeans_rbf.kinds import KINDS
 from kmeans_rbf.nn import ClusteringOutput, RBFClustering
 
-KINDS = ("hard", "softmax", "entmax15")
 LOSSES = ("objective", "free_energy")
 EXACT = dict(rtol=0, atol=0)
 
@@ -48,7 +48,7 @@ def _layer(C, kind, loss, temperature="default"):
 
 
 def _expected_loss(X, C, T, kind, loss):
-    function = krbf.objective if loss == "objective" else krbf.free_energy
+    function = krbf_torch.objective if loss == "objective" else krbf_torch.free_energy
     return function(X, C, T, kind)
 
 
@@ -73,7 +73,7 @@ def test_forward_equals_torch_functions(kind, loss):
     T = _temperature(kind)
     out = _layer(C, kind, loss)(X)
     assert isinstance(out, ClusteringOutput)
-    torch.testing.assert_close(out.responsibilities, krbf.responsibilities(X, C, T, kind), **EXACT)
+    torch.testing.assert_close(out.responsibilities, krbf_torch.responsibilities(X, C, T, kind), **EXACT)
     torch.testing.assert_close(out.loss, _expected_loss(X, C, T, kind, loss), **EXACT)
     assert out.responsibilities.shape == (30, 4) and out.loss.shape == ()
     if kind != "hard":  # the two losses differ here, so swapping them cannot pass
@@ -95,10 +95,10 @@ def test_gradient_equals_torch_and_reference(kind, loss):
     layer(X).loss.backward()
     grad = layer.centres.grad
     if loss == "objective":
-        expected_torch = krbf.gradient(X, C, T, kind)
+        expected_torch = krbf_torch.gradient(X, C, T, kind)
         expected_ref = reference.gradient(X.numpy(), C.numpy(), T, kind)
     else:
-        expected_torch = krbf.free_energy_gradient(X, C, T, kind)
+        expected_torch = krbf_torch.free_energy_gradient(X, C, T, kind)
         expected_ref = reference.free_energy_gradient(X.numpy(), C.numpy(), T, kind)
     torch.testing.assert_close(grad, expected_torch, **EXACT)
     scale = float(np.abs(expected_ref).max())
@@ -116,7 +116,7 @@ def test_gradient_reaches_X():
     X1 = X.clone().requires_grad_(True)
     _layer(C, "entmax15", "objective")(X1).loss.backward()
     X2 = X.clone().requires_grad_(True)
-    krbf.objective(X2, C, 2.0, "entmax15").backward()
+    krbf_torch.objective(X2, C, 2.0, "entmax15").backward()
     torch.testing.assert_close(X1.grad, X2.grad, **EXACT)
     assert X1.grad.abs().max() > 0
 
@@ -131,7 +131,7 @@ def test_invariants_rows_sum_to_one_and_nearest_centre_is_the_largest(problem):
     for kind in KINDS:
         r = _layer(C, kind, "objective", temperature=T)(X).responsibilities.detach()
         torch.testing.assert_close(r.sum(dim=1), torch.ones(len(X), dtype=r.dtype))
-        nearest = krbf.assign(X, C)
+        nearest = krbf_torch.assign(X, C)
         # The nearest centre carries the largest responsibility (ties in r aside, argmax
         # of r is argmin of d): checked as "r at the nearest centre is the row maximum".
         at_nearest = r.gather(1, nearest[:, None])[:, 0]
@@ -335,7 +335,7 @@ def test_bad_forward_input_raises(X, error, match):
         layer(X)
     # The same message as the functional API, for the same input.
     with pytest.raises(error, match=match):
-        krbf.responsibilities(X, layer.centres.detach(), 1.0, "entmax15")
+        krbf_torch.responsibilities(X, layer.centres.detach(), 1.0, "entmax15")
 
 
 def test_forward_refuses_diverged_centres():
@@ -356,13 +356,13 @@ def test_temperature_setter_validates_and_takes_effect():
     setter that accepts invalid values or leaves the layer in a broken state."""
     X, C = _problem()
     layer = _layer(C, "softmax", "free_energy", temperature=2.0)
-    torch.testing.assert_close(layer(X).loss, krbf.free_energy(X, C, 2.0, "softmax"), **EXACT)
+    torch.testing.assert_close(layer(X).loss, krbf_torch.free_energy(X, C, 2.0, "softmax"), **EXACT)
     layer.temperature = torch.tensor(0.25, dtype=torch.float64)  # a 0-d tensor is accepted
     assert layer.temperature == 0.25 and type(layer.temperature) is float
     out = layer(X)
-    torch.testing.assert_close(out.responsibilities, krbf.responsibilities(X, C, 0.25, "softmax"),
+    torch.testing.assert_close(out.responsibilities, krbf_torch.responsibilities(X, C, 0.25, "softmax"),
                                **EXACT)
-    torch.testing.assert_close(out.loss, krbf.free_energy(X, C, 0.25, "softmax"), **EXACT)
+    torch.testing.assert_close(out.loss, krbf_torch.free_energy(X, C, 0.25, "softmax"), **EXACT)
     for bad, error in [(0.0, ValueError), (-2.0, ValueError), (float("nan"), ValueError),
                        (None, ValueError), (True, TypeError), ([1.0], TypeError)]:
         with pytest.raises(error, match="temperature"):

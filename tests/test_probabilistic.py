@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from conftest import DEVICES, TORCH_DTYPES
 from kmeans_rbf import probabilistic, reference, torch_probabilistic
-from kmeans_rbf import torch as torch_backend
+from kmeans_rbf import torch as krbf_torch
 from kmeans_rbf.strategies import problems, temperatures
 from kmeans_rbf.tolerances import condition_of_responsibilities, tolerance
 
@@ -160,9 +160,9 @@ def test_one_nearest_is_lloyd_and_all_nearest_is_the_soft_step_bit_for_bit(modul
     # the soft step's per-centre rescaled softmax weights.
     rng = np.random.default_rng(0)
     X, C = rng.standard_normal((30, 2)), rng.standard_normal((4, 2))
-    base = reference if module is probabilistic else torch_backend
-    lloyd = _numpy(base.lloyd_step(*([torch.tensor(X), torch.tensor(C)] if base is torch_backend else [X, C])))
-    soft = _numpy(base.soft_step(*([torch.tensor(X), torch.tensor(C)] if base is torch_backend else [X, C]), 0.6))
+    base = reference if module is probabilistic else krbf_torch
+    lloyd = _numpy(base.lloyd_step(*([torch.tensor(X), torch.tensor(C)] if base is krbf_torch else [X, C])))
+    soft = _numpy(base.soft_step(*([torch.tensor(X), torch.tensor(C)] if base is krbf_torch else [X, C]), 0.6))
     assert np.array_equal(call(module, "truncated_em_step", X, C, 0.7, 1)[0], lloyd)
     assert np.array_equal(call(module, "truncated_em_step", X, C, 0.3, 4)[0], soft)
 

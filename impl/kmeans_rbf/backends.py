@@ -54,6 +54,8 @@ def dtype_name(dtype):
     text = str(dtype)
     if text.startswith("torch."):
         return text[len("torch."):]
+    if text == "bfloat16":  # NumPy has no bfloat16
+        return text
     return np.dtype(dtype).name
 
 

@@ -18,6 +18,7 @@ Geometries of ``datasets``:
 Examples
 --------
 >>> from hypothesis import given
+>>> from kmeans_rbf import reference
 >>> @given(problems())
 ... def test_rows_sum_to_one(problem):
 ...     X, C, T = problem
@@ -28,8 +29,6 @@ Examples
 
 import numpy as np
 from hypothesis import strategies as st
-
-from . import reference
 
 __all__ = ["GEOMETRIES", "datasets", "centres", "temperatures", "problems"]
 

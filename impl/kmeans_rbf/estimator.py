@@ -179,9 +179,9 @@ class SoftKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
 
     # --- validation ----------------------------------------------------------------------
 
-    def _check_params(self):
-        _check_int(self.n_clusters, "n_clusters", minimum=1)
-        _check_int(self.max_iter, "max_iter", minimum=1)
+    def _validate_parameters(self):
+        _validate_int(self.n_clusters, "n_clusters", minimum=1)
+        _validate_int(self.max_iter, "max_iter", minimum=1)
         check_scalar(self.tol, "tol", numbers.Real, min_val=0)
         if math.isnan(self.tol) or math.isinf(self.tol):
             raise ValueError(f"tol must be a finite number >= 0; got {self.tol!r}")
@@ -242,7 +242,7 @@ class SoftKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         self : SoftKMeans
             The fitted estimator.
         """
-        self._check_params()
+        self._validate_parameters()
         X = validate_data(self, X, dtype=np.float64)
         n_samples = X.shape[0]
         if n_samples < self.n_clusters:
@@ -333,7 +333,7 @@ class SoftKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
         return -reference._objective(d, r)
 
 
-def _check_int(value, name, minimum):
+def _validate_int(value, name, minimum):
     if isinstance(value, bool):  # bool is an Integral, but never a count
         raise TypeError(f"{name} must be an instance of int, not bool.")
     return check_scalar(value, name, numbers.Integral, min_val=minimum)

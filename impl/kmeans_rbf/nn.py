@@ -37,13 +37,13 @@ class ClusteringOutput(NamedTuple):
     loss: torch.Tensor
 
 
-def _check_loss(loss):
+def _validate_loss(loss):
     if not isinstance(loss, str) or loss not in LOSSES:
         raise ValueError(f"loss must be one of {', '.join(map(repr, LOSSES))}; got {loss!r}")
     return loss
 
 
-def _check_dtype(dtype):
+def _validate_dtype(dtype):
     if dtype is None:
         return None
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point or dtype.is_complex:
@@ -179,9 +179,9 @@ class RBFClustering(nn.Module):
         self._n_clusters = validation.validate_count(n_clusters, "n_clusters", minimum=1)
         self._n_features = validation.validate_count(n_features, "n_features", minimum=1)
         self._kind = validation.validate_kind(kind)
-        self._loss = _check_loss(loss)
+        self._loss = _validate_loss(loss)
         self.temperature = temperature  # validated by the property setter
-        dtype = _check_dtype(dtype)
+        dtype = _validate_dtype(dtype)
         if centres is None:
             initial = torch.empty(
                 self._n_clusters,

@@ -123,7 +123,7 @@ def problems(root, registry=None):
 # from the claim's table: the registry is the one copy of the statement, the status and the
 # lists of proofs and tests; the note's hand-written prose around it discusses them.
 
-__all__ += ["NOTES_COMMAND", "render_block", "note_problems", "write_notes", "main"]
+__all__ += ["NOTES_COMMAND", "render_block", "claim_notes", "note_problems", "write_notes", "main"]
 
 NOTES_COMMAND = "python -m kmeans_rbf.registry --write-notes"
 
@@ -139,7 +139,7 @@ def _label(field):
 
 def _render_field(field, value):
     """Markdown lines for one field: a scalar inline (a multi-line string as a paragraph),
-    a list as bullets of code spans, anything else as its TOML-like repr in a code span."""
+    a list of scalars as bullets of code spans, anything else as its repr in a code span."""
     label = f"**{_label(field)}.**"
     if isinstance(value, str):
         text = value.strip()
@@ -242,6 +242,24 @@ def _scan(lines):
     if begin is not None:
         errors.append((begin, f"block {_BEGIN.match(lines[begin])['id']} is never closed"))
     return sections, blocks, errors
+
+
+def claim_notes(root):
+    """``{claim id: [notes]}``: for every ``## <id> — ...`` heading of ``root/theory/*.md``,
+    the notes (paths relative to ``root``) that have it; ids are not checked against the
+    registry here (:func:`note_problems` does).
+
+    Examples
+    --------
+    >>> claim_notes(_default_root())["sandwich"]
+    ['theory/convergence.md']
+    """
+    root = pathlib.Path(root)
+    found = {}
+    for note in _notes(root):
+        for claim_id in _scan(note.read_text().splitlines())[0].values():
+            found.setdefault(claim_id, []).append(note.relative_to(root).as_posix())
+    return found
 
 
 def note_problems(root, registry=None):

@@ -1,4 +1,4 @@
-"""Convergence as T -> 0 (MATH.md claims 1, 2 and 14): derivations, symbolic and SMT proofs.
+"""Convergence as T -> 0: derivations, symbolic and SMT proofs (conventions: theory/conventions.md).
 
 Claims (theory/convergence.md, registry theory/claims.toml):
 
@@ -331,7 +331,8 @@ def test_softmax_sharp_constant_is_lambert_w():
 def test_lambert_constant_is_below_both_published_constants():
     # W(x) < x for x > 0 (W(x) = x e^{-W(x)}), and W(x) <= log(1 + x) <= log K at
     # x = (K-1)/e: with y = W(x), 1 + y e^y >= e^y iff e^{-y} >= 1 - y (convexity of exp).
-    # So W((K-1)/e) < min((K-1)/e, log K): neither MATH.md's (K-1)/e nor log K is sharp.
+    # So W((K-1)/e) < min((K-1)/e, log K): neither (K-1)/e (softmax-excess-bound) nor log K
+    # (sandwich) is sharp.
     y = sp.Symbol("y", positive=True)
     f = sp.exp(-y) - (1 - y)
     assert f.subs(y, 0) == 0 and sp.simplify(sp.diff(f, y) - (1 - sp.exp(-y))) == 0  # f' > 0

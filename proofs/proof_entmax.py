@@ -1,5 +1,7 @@
-"""Claims of MATH.md 5, 7 and 9: entmax-1.5 exactness, Voronoi order, support, dead centres,
-empty clusters. Ids: see theory/entmax.md and theory/claims.toml.
+"""Entmax-1.5 exactness, Voronoi order, support, dead centres, empty clusters: symbolic and
+SMT proofs of the claims entmax-one-hot-threshold, entmax-exact-below-margin, voronoi-order,
+entmax-order-converse, entmax-support, dead-centres, dead-centre-revival,
+dead-centre-permanence and empty-clusters (theory/entmax.md, theory/claims.toml).
 
 Notation. Row of logits ``z_k = -d_k / T`` (T > 0), ``u_k = z_k / 2``; 1.5-entmax is
 ``p_k = [u_k - tau]_+^2`` with tau fixed by ``sum_k p_k = 1``. Multiplying by T gives the

@@ -1,4 +1,4 @@
-"""Gradients and descent (MATH.md claims 3, 4 second half, 10): symbolic and SMT proofs.
+"""Gradients and descent: symbolic and SMT proofs.
 
 Claims (ids of theory/claims.toml; the note is theory/gradients.md):
 
@@ -92,7 +92,7 @@ def _entmax_three_closed_form(u):
 
 
 def _jacobian_entry(s, k, j):
-    """(diag(s) - s s^T / sum s)_{kj}: the Jacobian of entmax15 on its support (MATH.md)."""
+    """(diag(s) - s s^T / sum s)_{kj}: the Jacobian of entmax15 on its support (theory/conventions.md)."""
     return (s[k] if k == j else 0) - s[k] * s[j] / sum(s)
 
 
@@ -344,7 +344,7 @@ def test_entmax_jacobian_any_support():
 @pytest.mark.claim("gradient-objective")
 def test_entmax_jacobian_implicit():
     # dp_k/dd_j on a support of size 1..5 through the implicit tau, times dd/dz = -T, is
-    # diag(s) - s s^T / sum s (MATH.md): then df/dd_j = p_j - (1/T)(J d)_j for f = p . d.
+    # diag(s) - s s^T / sum s (theory/conventions.md): then df/dd_j = p_j - (1/T)(J d)_j for f = p . d.
     for k in range(1, 6):
         d = sp.symbols(f"d0:{k}", real=True)
         s, total = _entmax_on_support(d)

@@ -1,4 +1,4 @@
-"""The probabilistic view (MATH.md claims 11, 12): symbolic derivations and z3 proofs.
+"""The probabilistic view (theory/probabilistic.md): symbolic derivations and z3 proofs.
 
 Model (``kmeans_rbf.probabilistic``): K isotropic Gaussians with equal priors 1/K and one
 shared variance s = sigma^2 > 0,

@@ -1,4 +1,4 @@
-"""Claim step-size (MATH.md claim 4): a gradient step on F_T with per-cluster step N/(2 n_k)
+"""Claim step-size: a gradient step on F_T with per-cluster step N/(2 n_k)
 lands exactly on the soft step, c_k - N/(2 n_k) grad_{c_k} F_T = sum_i r_ik x_i / n_k.
 
 Per coordinate, with n = sum_i r_i and S = sum_i r_i x_i, the envelope-theorem gradient

@@ -1,4 +1,4 @@
-"""Claims on trajectories, ties and annealing (MATH.md claims 6, 8, 13); theory/trajectories.md.
+"""Claims on trajectories, ties and annealing; theory/trajectories.md.
 
 Notation: Lloyd map Phi, soft step Psi_T (weighted means with softmax or entmax-1.5
 responsibilities of the logits -d/T), margin of a point = the gap between its two

@@ -19,6 +19,7 @@ must be named by that claim: the registry and the code point at each other.
 
 import ast
 import pathlib
+import re
 import tomllib
 
 __all__ = ["STATUSES", "load", "problems", "claim_markers"]
@@ -112,3 +113,290 @@ def problems(root, registry=None):
                     elif (path, test) not in named:
                         found.append(f"{path}::{test} is marked {claim_id!r} but the claim does not name it")
     return found
+
+
+# --- The notes: one generated block per claim --------------------------------------------
+#
+# Each claim has exactly one section in exactly one note theory/<topic>.md, headed
+# ``## <id> — <short title>``. Right under the heading, between the markers
+# ``<!-- registry:begin <id> -->`` and ``<!-- registry:end <id> -->``, sits a block generated
+# from the claim's table: the registry is the one copy of the statement, the status and the
+# lists of proofs and tests; the note's hand-written prose around it discusses them.
+
+__all__ += ["NOTES_COMMAND", "render_block", "claim_notes", "note_problems", "write_notes", "main"]
+
+NOTES_COMMAND = "python -m kmeans_rbf.registry --write-notes"
+
+_HEADING = re.compile(r"^## (?P<id>[a-z0-9][a-z0-9-]*) — ")
+_BEGIN = re.compile(r"^<!-- registry:begin (?P<id>\S+) -->\s*$")
+_END = re.compile(r"^<!-- registry:end (?P<id>\S+) -->\s*$")
+_LABELS = {"status": "Status", "statement": "Statement", "proofs": "Proofs", "tests": "Tests"}
+
+
+def _label(field):
+    return _LABELS.get(field) or field.replace("_", " ").capitalize()
+
+
+def _render_field(field, value):
+    """Markdown lines for one field: a scalar inline (a multi-line string as a paragraph),
+    a list of scalars as bullets of code spans, anything else as its repr in a code span."""
+    label = f"**{_label(field)}.**"
+    if isinstance(value, str):
+        text = value.strip()
+        return [f"{label} {text}"] if "\n" not in text else [label, "", text]
+    if isinstance(value, (bool, int, float)):
+        return [f"{label} {str(value).lower() if isinstance(value, bool) else value}"]
+    if isinstance(value, list) and all(isinstance(item, (str, bool, int, float)) for item in value):
+        return [f"{label} none"] if not value else [label, "", *(f"- `{item}`" for item in value)]
+    return [f"{label} `{value!r}`"]
+
+
+def render_block(claim):
+    """The block of the notes generated from one claim table, markers included.
+
+    It shows the status and title, the statement verbatim (a ``text`` code block: the
+    registry writes its maths in ASCII), the proofs and tests as node ids, then every other
+    field of the table in the registry's order, under its name (``no_proof_reason`` as
+    "No proof reason"), so that a field added to the registry appears without a change
+    here. ``id`` is in the markers.
+
+    Examples
+    --------
+    >>> claim = {"id": "demo", "title": "J <= L_T", "statement": "For every C:\\nJ <= L_T.",
+    ...          "status": "proved", "proofs": ["proofs/proof_demo.py::test_chain"],
+    ...          "tests": [], "coq": ["Demo.chain"]}
+    >>> print(render_block(claim))
+    <!-- registry:begin demo -->
+    <!-- Generated from theory/claims.toml by `python -m kmeans_rbf.registry --write-notes`: edit the registry, not this block. -->
+    **Status: proved.** J <= L_T
+    <BLANKLINE>
+    **Statement.**
+    <BLANKLINE>
+    ```text
+    For every C:
+    J <= L_T.
+    ```
+    <BLANKLINE>
+    **Proofs.**
+    <BLANKLINE>
+    - `proofs/proof_demo.py::test_chain`
+    <BLANKLINE>
+    **Tests.** none
+    <BLANKLINE>
+    **Coq.**
+    <BLANKLINE>
+    - `Demo.chain`
+    <!-- registry:end demo -->
+    """
+    lines = [
+        f"<!-- registry:begin {claim['id']} -->",
+        f"<!-- Generated from theory/claims.toml by `{NOTES_COMMAND}`: edit the registry, not this block. -->",
+        f"**Status: {claim.get('status', '?')}.** {claim.get('title', '').strip()}",
+    ]
+    statement = claim.get("statement", "").strip()
+    lines += ["", "**Statement.**", "", "```text", *statement.splitlines(), "```"]
+    for field in ("proofs", "tests"):
+        if field in claim:
+            lines += ["", *_render_field(field, claim[field])]
+    for field, value in claim.items():
+        if field not in ("id", "title", "statement", "status", "proofs", "tests"):
+            lines += ["", *_render_field(field, value)]
+    lines.append(f"<!-- registry:end {claim['id']} -->")
+    return "\n".join(lines)
+
+
+def _notes(root):
+    return sorted((pathlib.Path(root) / "theory").glob("*.md"))
+
+
+def _scan(lines):
+    """Claim sections and registry blocks of a note's lines.
+
+    Returns ``(sections, blocks, errors)``: ``sections`` maps a line index to the id of a
+    ``## <id> — `` heading; ``blocks`` is a list of ``(id, begin, end, section)`` (line
+    indices of the markers, and the id of the claim section the block is in, or None);
+    ``errors`` are malformed markers, as ``(line index, sentence)``.
+    """
+    sections, blocks, errors = {}, [], []
+    section, begin = None, None
+    for index, line in enumerate(lines):
+        if line.startswith("## "):
+            heading = _HEADING.match(line)
+            section = heading["id"] if heading else None
+            if heading:
+                sections[index] = section
+        opened, closed = _BEGIN.match(line), _END.match(line)
+        if opened:
+            if begin is not None:
+                errors.append((begin, f"block {_BEGIN.match(lines[begin])['id']} is not closed before line {index + 1}"))
+            begin = index
+        elif closed:
+            if begin is None:
+                errors.append((index, f"end of block {closed['id']} without its begin"))
+            elif closed["id"] != _BEGIN.match(lines[begin])["id"]:
+                errors.append((begin, f"block {_BEGIN.match(lines[begin])['id']} ends as {closed['id']}"))
+                begin = None
+            else:
+                blocks.append((closed["id"], begin, index, section))
+                begin = None
+    if begin is not None:
+        errors.append((begin, f"block {_BEGIN.match(lines[begin])['id']} is never closed"))
+    return sections, blocks, errors
+
+
+def claim_notes(root):
+    """``{claim id: [notes]}``: for every ``## <id> — ...`` heading of ``root/theory/*.md``,
+    the notes (paths relative to ``root``) that have it; ids are not checked against the
+    registry here (:func:`note_problems` does).
+
+    Examples
+    --------
+    >>> claim_notes(_default_root())["sandwich"]
+    ['theory/convergence.md']
+    """
+    root = pathlib.Path(root)
+    found = {}
+    for note in _notes(root):
+        for claim_id in _scan(note.read_text().splitlines())[0].values():
+            found.setdefault(claim_id, []).append(note.relative_to(root).as_posix())
+    return found
+
+
+def note_problems(root, registry=None):
+    """Everything wrong with the claim sections of the notes ``root/theory/*.md``, as sentences.
+
+    The rules: every claim of the registry has exactly one section ``## <id> — ...`` in
+    exactly one note, and that section holds exactly one block
+    ``<!-- registry:begin <id> -->`` ... ``<!-- registry:end <id> -->``, equal to
+    ``render_block(claim)`` (else: regenerate with :data:`NOTES_COMMAND`); no note has a
+    section or a block for an id the registry does not have; markers are well formed.
+    ``registry`` names another registry file (default ``root/theory/claims.toml``).
+
+    Examples
+    --------
+    >>> import pathlib, shutil, tempfile
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> (root / "theory").mkdir()
+    >>> _ = (root / "theory" / "claims.toml").write_text(
+    ...     '[[claim]]\\nid = "a"\\ntitle = "t"\\nstatement = "s"\\nstatus = "open"\\n'
+    ...     'proofs = []\\ntests = []\\n')
+    >>> _ = (root / "theory" / "note.md").write_text("# Note\\n\\n## a — the claim a\\n\\nProse.\\n")
+    >>> note_problems(root)  # doctest: +ELLIPSIS
+    ['theory/note.md:3: section a has no registry block; run `python -m kmeans_rbf.registry --write-notes`...']
+    >>> write_notes(root)
+    ['theory/note.md']
+    >>> note_problems(root)
+    []
+    >>> shutil.rmtree(root)
+    """
+    root = pathlib.Path(root)
+    claims = {claim["id"]: claim for claim in load(registry or root / "theory" / "claims.toml") if "id" in claim}
+    found = []
+    where_sections, where_blocks = {}, {}
+    for note in _notes(root):
+        name = note.relative_to(root).as_posix()
+        lines = note.read_text().splitlines()
+        sections, blocks, errors = _scan(lines)
+        found += [f"{name}:{index + 1}: {sentence}" for index, sentence in errors]
+        for index, claim_id in sections.items():
+            where_sections.setdefault(claim_id, []).append(f"{name}:{index + 1}")
+            if claim_id not in claims:
+                found.append(f"{name}:{index + 1}: section for unknown claim {claim_id!r}")
+            elif not any(block[0] == claim_id and block[3] == claim_id for block in blocks):
+                found.append(
+                    f"{name}:{index + 1}: section {claim_id} has no registry block; run `{NOTES_COMMAND}` "
+                    "(it adds one under the heading)"
+                )
+        for claim_id, begin, end, section in blocks:
+            where_blocks.setdefault(claim_id, []).append(f"{name}:{begin + 1}")
+            if claim_id not in claims:
+                found.append(f"{name}:{begin + 1}: block for unknown claim {claim_id!r}")
+                continue
+            if section != claim_id:
+                found.append(f"{name}:{begin + 1}: block {claim_id} is not in the section ## {claim_id} — ...")
+            if "\n".join(lines[begin : end + 1]) != render_block(claims[claim_id]):
+                found.append(
+                    f"{name}:{begin + 1}: block {claim_id} is out of date with theory/claims.toml; "
+                    f"regenerate it with `{NOTES_COMMAND}`"
+                )
+    for claim_id, claim in claims.items():
+        sections, blocks = where_sections.get(claim_id, []), where_blocks.get(claim_id, [])
+        if not sections:
+            found.append(
+                f"claim {claim_id}: no section in theory/*.md; add `## {claim_id} — <title>` to its note "
+                f"and run `{NOTES_COMMAND}`"
+            )
+        elif len(sections) > 1:
+            found.append(f"claim {claim_id}: {len(sections)} sections ({', '.join(sections)}); keep one")
+        if len(blocks) > 1:
+            found.append(f"claim {claim_id}: {len(blocks)} blocks ({', '.join(blocks)}); keep one")
+    return found
+
+
+def write_notes(root, registry=None):
+    """Regenerate the registry blocks of the notes ``root/theory/*.md`` in place.
+
+    Replaces every block of a known claim by ``render_block(claim)`` and adds a block right
+    under every claim heading ``## <id> — ...`` that has none. Blocks of unknown ids are left
+    for :func:`note_problems` to report. Returns the paths (relative to ``root``) of the notes
+    it changed. Raises ``ValueError`` on malformed markers, before writing anything.
+    Example: see :func:`note_problems`.
+    """
+    root = pathlib.Path(root)
+    claims = {claim["id"]: claim for claim in load(registry or root / "theory" / "claims.toml") if "id" in claim}
+    updates = {}
+    for note in _notes(root):
+        name = note.relative_to(root).as_posix()
+        text = note.read_text()
+        lines = text.splitlines()
+        sections, blocks, errors = _scan(lines)
+        if errors:
+            raise ValueError("; ".join(f"{name}:{index + 1}: {sentence}" for index, sentence in errors))
+        edits = [(begin, end + 1, render_block(claims[claim_id]).split("\n"))
+                 for claim_id, begin, end, _ in blocks if claim_id in claims]
+        covered = {section for claim_id, _, _, section in blocks if claim_id == section}
+        edits += [(index + 1, index + 1, ["", *render_block(claims[claim_id]).split("\n")])
+                  for index, claim_id in sections.items() if claim_id in claims and claim_id not in covered]
+        for start, stop, replacement in sorted(edits, reverse=True):
+            lines[start:stop] = replacement
+        new = "\n".join(lines) + ("\n" if text.endswith("\n") else "")
+        if new != text:
+            updates[note] = (name, new)
+    for note, (_, new) in updates.items():
+        note.write_text(new)
+    return [name for name, _ in updates.values()]
+
+
+def _default_root():
+    here = pathlib.Path.cwd()
+    source = pathlib.Path(__file__).resolve().parents[2]
+    return here if (here / "theory" / "claims.toml").is_file() else source
+
+
+def main(argv=None):
+    """``python -m kmeans_rbf.registry [--write-notes] [--root DIR]``.
+
+    Without options: print every problem of the registry and of the notes, exit status 1 if
+    there is one. With ``--write-notes``: regenerate the notes' blocks first.
+    """
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m kmeans_rbf.registry",
+        description="Check theory/claims.toml against the code and the notes; regenerate the notes' blocks.",
+    )
+    parser.add_argument("--write-notes", action="store_true", help="regenerate the registry blocks of theory/*.md")
+    parser.add_argument("--root", type=pathlib.Path, default=None, help="the project's root (default: found)")
+    options = parser.parse_args(argv)
+    root = options.root or _default_root()
+    if options.write_notes:
+        for name in write_notes(root):
+            print(f"rewrote {name}")
+    found = problems(root) + note_problems(root)
+    for sentence in found:
+        print(sentence)
+    return 1 if found else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -54,7 +54,7 @@ def test_sklearn_estimator_checks(estimator, check):
 # at squared distance 1 from its own centre, so J = L_T = 1. The margin between a point's
 # two squared distances is 144 or 96 at the start (x = 2: d = (4, 100)) and 120 or 80 at
 # the end (x = 2: d = (1, 81)), always >= 2T at T = 1, so entmax15 is exactly one-hot
-# (MATH.md claim 5): the entmax fit is the Lloyd fit, bit for bit.
+# (claim entmax-exact-below-margin): the entmax fit is the Lloyd fit, bit for bit.
 PAIRS = np.array([[0.0], [2.0], [10.0], [12.0]])
 PAIRS_INIT = np.array([[0.0], [12.0]])
 
@@ -108,7 +108,7 @@ def test_initialisations_pick_distinct_rows(init):
 
 
 def test_tie_is_split_by_entmax_and_kept_by_lloyd():
-    """MATH.md claim 8: X = {0, 1, 2}, C0 = (0, 2). x = 1 is equidistant from both centres.
+    """Claim ties-break-trajectories: X = {0, 1, 2}, C0 = (0, 2). x = 1 is equidistant from both centres.
     Lloyd gives it to c_0 (lowest index): c = (0.5, 2), then a fixed point. One entmax15
     step at small T splits it 1/2-1/2 (regret 0 for both) while x = 0 and x = 2 are one-hot
     (margin 4 >= 2T): c_0 = (0 + 1/2) / (1 + 1/2) = 1/3 and c_1 = 5/3 by symmetry.

@@ -29,7 +29,7 @@ def _all(implementation, X, C, T, kind):
 
 @pytest.mark.parametrize("kind", SOFT_KINDS)
 def test_tiny_temperature_is_k_means(implementation, kind):
-    # T = 1e-12 is far below every margin: entmax is exactly hard (gap >= 2T, claim 5) and
+    # T = 1e-12 is far below every margin: entmax is exactly hard (gap >= 2T, claim entmax-one-hot-threshold) and
     # softmax's off-nearest weights are exp(-margin/T) = 0 in float64.
     results = _all(implementation, X3, C3, 1e-12, kind)
     assert np.array_equal(results["responsibilities"], np.eye(3))

@@ -1,6 +1,6 @@
 """The maps from logits to the simplex: softmax, entmax15 and sparsemax, on both backends.
 
-MATH.md, "Notation and conventions": alpha-entmax(z) = argmax_{p in simplex} p.z + H_alpha(p),
+theory/conventions.md, the maps: alpha-entmax(z) = argmax_{p in simplex} p.z + H_alpha(p),
 softmax is alpha = 1 (Shannon entropy), entmax15 alpha = 1.5, sparsemax alpha = 2. Every map
 acts on the last axis; -inf entries are excluded (probability 0).
 
@@ -8,7 +8,7 @@ Oracles, each independent of the code under test:
 
 * peers: the ``entmax`` package (Peters, Niculae & Martins) for entmax15 and sparsemax,
   ``torch.softmax`` and ``scipy.special.softmax`` for softmax;
-* closed forms: two entries ``[0, -g]`` (derived below) and the Jacobians of MATH.md;
+* closed forms: two entries ``[0, -g]`` (derived below) and the Jacobians of theory/conventions.md;
 * the variational characterisation (random simplex points, local perturbations, scipy);
 * properties: simplex, shift invariance, permutation equivariance, order preservation and
   the exact sparsity rules of entmax15 and sparsemax.
@@ -412,7 +412,7 @@ def test_applies_to_the_last_axis_of_any_rank(impl, name, k):
 @example(Z=np.array([[0.0, -2.0 + 2.0**-23, -2.0]]))  # reproducer: torch float32
 def test_exactly_zero_beyond_the_gap(impl, name, Z):
     # p_k == 0 exactly (not 1e-32) whenever z_k <= max z - gap (2 for entmax15, 1 for
-    # sparsemax): what makes entmax responsibilities exactly hard (MATH.md claim 5).
+    # sparsemax): what makes entmax responsibilities exactly hard (claim entmax-one-hot-threshold).
     # Catches: a threshold that rounding pushes below max u - 1 (mass ~1e-32 beyond the
     # boundary, as the entmax package gives on [0, -2, -2, -2, -2]), the threshold of a
     # less sparse map (u = z/4: zero only beyond a gap of 4).
@@ -627,7 +627,7 @@ def test_entmax15_agrees_with_scipy_optimize(impl, Z):
 
 
 def closed_form_jacobian(name, p):
-    """dp/dz from MATH.md: softmax diag(p) - p p^T; entmax15 diag(s) - s s^T / sum s with
+    """dp/dz from theory/conventions.md: softmax diag(p) - p p^T; entmax15 diag(s) - s s^T / sum s with
     s = sqrt(p); sparsemax diag(m) - m m^T / |S| with m the support indicator."""
     if name == "softmax":
         return np.diag(p) - np.outer(p, p)
@@ -755,8 +755,8 @@ def test_peer_entmax15_leaks_mass_past_gap_2_with_tied_runner_ups():
     # Finding: entmax 1.3 is not exactly sparse at gap 2 with 4 to 6 tied runner-ups:
     # entmax15([0, -2, -2, -2, -2]) puts 4.9e-32 on each -2: its threshold for a support of
     # 5 rounds to -1 - 2^-52 <= -1, so all five enter the support and the top gets
-    # 1 + 4.4e-16. kmeans_rbf gives exactly (1, 0, ...) on this row, which claim 5 of MATH.md
-    # (exact hardness) needs. The two agree within tolerance.
+    # 1 + 4.4e-16. kmeans_rbf gives exactly (1, 0, ...) on this row, which claim
+    # entmax-exact-below-margin (exact hardness) needs. The two agree within tolerance.
     # If this test fails on the peer assertion, the peer changed: update the finding.
     z = np.array([0.0, -2.0, -2.0, -2.0, -2.0])
     leaked = peer("entmax15", z)

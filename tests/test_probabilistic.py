@@ -121,7 +121,7 @@ def test_one_nearest_step_and_fit(module):
 
 @module_ids
 def test_tie_case_steps(module):
-    # MATH.md claim 8's tie: X = {0, 1, 2}, means (0, 2). n = 1 is Lloyd (the tie to mean 0):
+    # The tie of claim ties-break-trajectories: X = {0, 1, 2}, means (0, 2). n = 1 is Lloyd (the tie to mean 0):
     # (0.5, 2), variance (1/4 + 1/4 + 0)/3 = 1/6.
     means, variance = call(module, "truncated_em_step", TIE_X, TIE_C, 1.0, 1)
     assert_exact(means, [[0.5], [2.0]])

@@ -14,7 +14,7 @@ from kmeans_rbf.tolerances import tolerance
 
 RTOL = tolerance(np.float64)
 
-# The tie case of MATH.md claim 8: D = 1, X = {0, 1, 2}, C = (0, 2); x = 1 is equidistant.
+# The tie case of claim ties-break-trajectories: D = 1, X = {0, 1, 2}, C = (0, 2); x = 1 is equidistant.
 TIE_X = np.array([[0.0], [1.0], [2.0]])
 TIE_C = np.array([[0.0], [2.0]])
 
@@ -94,7 +94,7 @@ def test_gradients(implementation):
 
 
 def test_lloyd_step_on_a_tie(implementation):
-    # MATH.md claim 8: x = 1 goes to c_0, so c_0 = (0 + 1) / 2 and c_1 = 2.
+    # Claim ties-break-trajectories: x = 1 goes to c_0, so c_0 = (0 + 1) / 2 and c_1 = 2.
     assert_exact(implementation.lloyd_step(TIE_X, TIE_C), [[0.5], [2.0]])
 
 
@@ -113,7 +113,7 @@ def test_empty_cluster_policies(implementation):
     assert_exact(implementation.soft_step(X, C, 1e-3, "entmax15"), [[0.5], [100.0]])
     # Softmax gives it mass e^{-regret/T} even when that underflows: the regrets are
     # 100^2 - 0 = 10000 for x = 0 and 99^2 - 1 = 9800 for x = 1, so as T -> 0 it moves
-    # onto x = 1 (MATH.md claim 9), here exactly (relative weight e^{-200/T} = 0).
+    # onto x = 1 (claim empty-clusters), here exactly (relative weight e^{-200/T} = 0).
     assert_exact(implementation.soft_step(X, C, 1e-3, "softmax"), [[0.5], [1.0]])
 
 

@@ -46,10 +46,10 @@ def demo(out=sys.stdout):
             )
     limit = reference.soft_step(X, C, DEMO_TEMPERATURES[-1], "entmax15")[:, 0]
     print(
-        "\nAs T -> 0, F_T <= J <= L_T close in on J (MATH.md claim 1), and entmax15 rows "
-        "become exactly one-hot\nonce T <= gap/2 (claim 5). The tied point keeps r = (1/2, 1/2) "
+        "\nAs T -> 0, F_T <= J <= L_T close in on J (claim sandwich), and entmax15 rows "
+        "become exactly one-hot\nonce T <= gap/2 (claim entmax-one-hot-threshold). The tied point keeps r = (1/2, 1/2) "
         f"at every T, so the soft step tends to\n({limit[0]:g}, {limit[1]:g}), not to Lloyd's "
-        f"({lloyd[0]:g}, {lloyd[1]:g}): ties break the trajectory claim (claim 8).",
+        f"({lloyd[0]:g}, {lloyd[1]:g}): ties break the trajectory claim (claim ties-break-trajectories).",
         file=out,
     )
 

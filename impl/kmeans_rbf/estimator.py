@@ -37,7 +37,7 @@ class SoftKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
 
     With squared distances ``d_ik = ||x_i - c_k||^2`` and responsibilities
     ``r_i = map(-d_i / T)`` (``map`` one of ``hard``, ``softmax``, ``entmax15``; see
-    ``MATH.md``), ``fit`` iterates from the initial centres ``C0``
+    ``theory/conventions.md``), ``fit`` iterates from the initial centres ``C0``
 
     * ``kind="hard"``: the Lloyd step, every centre moves to the mean of its Voronoi
       cell (:func:`kmeans_rbf.reference.lloyd_step`; an empty cell keeps its centre);
@@ -55,7 +55,7 @@ class SoftKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
     from one initialisation (no restarts: compare the ``score`` of several seeds
     yourself). The reported ``objective_`` is the RBF objective
     ``L_T(C) = (1/N) sum_i sum_k r_ik(C) d_ik`` at the final centres (``J`` for hard),
-    which satisfies ``J <= L_T <= J + T H_max`` (``MATH.md`` claim 1).
+    which satisfies ``J <= L_T <= J + T H_max`` (claim ``sandwich``).
 
     Parameters
     ----------
@@ -72,14 +72,14 @@ class SoftKMeans(ClassNamePrefixFeaturesOutMixin, ClusterMixin, TransformerMixin
           data in kilometres squared and tiny for data in millimetres);
         * it is far below the first phase transition of deterministic annealing,
           ``T_c = 2 lambda_max(Cov X) >= 2 mean_j Var(X[:, j])``, above which all centres
-          collapse onto the data mean (``MATH.md`` claim 12): ``T <= T_c / 200``;
+          collapse onto the data mean (claim ``annealing-critical-temperature``): ``T <= T_c / 200``;
         * in the mixture reading each cluster has per-feature variance ``T / 2``, i.e. a
           standard deviation of 7% of the data's; a cluster is resolved (splits) once its
           own largest variance exceeds that, so K up to ~14 evenly spread clusters is
           resolved even in one dimension, many more in higher dimension;
         * it is still soft where it matters: entmax15 spreads a point over the centres
           whose squared distance is within ``2 T`` of the nearest one (a thin band along
-          the Voronoi boundaries) and is exactly hard elsewhere (claims 5 and 7).
+          the Voronoi boundaries) and is exactly hard elsewhere (claims ``entmax-exact-below-margin``, ``entmax-support``).
 
         Larger T gives smoother responsibilities and, past a cluster's own critical
         temperature, merged centres. Constant data (zero variance) fall back to

@@ -1,6 +1,6 @@
 """The probabilistic view: k-means as truncated variational EM of an isotropic Gaussian mixture.
 
-NumPy reference, float64 (MATH.md claims 11 and 12; Lücke & Forster, arXiv 1704.04812).
+NumPy reference, float64 (theory/probabilistic.md; Lücke & Forster, arXiv 1704.04812).
 
 The model: K components with equal priors ``1/K``, means ``mu_k`` (the centres C of the rest
 of the package) and one shared isotropic variance ``sigma^2``,
@@ -389,7 +389,7 @@ def critical_temperature(X):
 
     Above T_c the configuration with every centre at the data mean is a strict local
     minimum of the softmax free energy F_T and an attracting fixed point of the soft step;
-    below it, a saddle and a repelling fixed point (MATH.md claim 12). In the variance of
+    below it, a saddle and a repelling fixed point (claim annealing-critical-temperature). In the variance of
     the mixture (``T = 2 sigma^2``) the threshold is ``sigma_c^2 = lambda_max``.
 
     Examples

@@ -1,6 +1,6 @@
-"""NumPy reference: the ground truth of kmeans-rbf, in float64, written to read like MATH.md.
+"""NumPy reference: the ground truth of kmeans-rbf, in float64, written to read like theory/conventions.md.
 
-Notation (``../shared/MATH.md``): data ``X`` (N, D), centres ``C`` (K, D), squared
+Notation (``theory/conventions.md``): data ``X`` (N, D), centres ``C`` (K, D), squared
 distances ``d_ik = ||x_i - c_k||^2``, temperature ``T > 0``, logits ``z_ik = -d_ik / T``,
 responsibilities ``r_i = map(z_i)`` with map one of ``hard`` (one-hot on the nearest
 centre, ties to the lowest index), ``softmax`` or ``entmax15`` (alpha-entmax, alpha = 1.5).
@@ -397,7 +397,7 @@ def gradient(X, C, temperature=None, kind="hard"):
     """Exact gradient of ``objective`` with respect to C, including the dependence of r on C.
 
     ``grad_{c_k} L_T = (2/N) sum_i g_ik (c_k - x_i)`` with ``g_ik = r_ik - (J_i a_i)_k``,
-    ``a_i = d_i / T`` and ``J_i`` the Jacobian of the map at ``z_i`` (see MATH.md claim 3):
+    ``a_i = d_i / T`` and ``J_i`` the Jacobian of the map at ``z_i`` (claim gradient-objective):
     the first term is the gradient at frozen responsibilities, the second flows through r.
     For ``kind='hard'`` ``g = r`` one-hot (J is differentiable where no point is tied).
 
@@ -425,7 +425,7 @@ def free_energy_gradient(X, C, temperature=None, kind="softmax"):
     """Gradient of ``free_energy`` with respect to C: ``(2/N) sum_i r_ik (c_k - x_i)``.
 
     By the envelope theorem the minimising p may be held fixed, so there is no term
-    through r (MATH.md claim 3). For ``kind='hard'`` this is the gradient of J.
+    through r (claim gradient-free-energy). For ``kind='hard'`` this is the gradient of J.
 
     Examples
     --------
@@ -508,7 +508,7 @@ def _softmax_column_weights(d, temperature):
     ``log r_ik = -regret_ik / T - log sum_l exp(-regret_il / T)``. Within column k, adding
     ``min_j regret_jk / T`` is a constant that the weighted mean ignores, and it keeps
     every exponent finite: so the step stays exact where every ``r_ik`` underflows, or
-    even where ``regret / T`` overflows (MATH.md claim 9).
+    even where ``regret / T`` overflows (claim empty-clusters).
     """
     regret = _regret(d)
     log_partition = np.log(np.sum(np.exp(_logits(d, temperature)), axis=1, keepdims=True))

@@ -108,12 +108,13 @@ FIRST_FEATURE_ONLY = variant(
 
 
 def _crashes_on_one_centre(X, C):
-    # The bug: np.partition(d, 1) needs at least two centres.
-    np.partition(_d(X, C), 1, axis=1)
+    # The bug: reads the runner-up column d[:, 1] (for a margin), which one centre lacks.
+    d = _d(X, C)
+    d[:, 1]
     return reference.assign(X, C)
 
 
-CRASHES_ON_ONE_CENTRE = variant("np.partition(d, 1) with one centre", assign=_crashes_on_one_centre)
+CRASHES_ON_ONE_CENTRE = variant("reads d[:, 1] with one centre", assign=_crashes_on_one_centre)
 
 
 def _empty_cluster_nan(X, C):

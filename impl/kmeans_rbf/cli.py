@@ -1,9 +1,13 @@
 """The ``kmeans-rbf`` command.
 
-* ``kmeans-rbf verify [TARGET]``: the conformance oracle. TARGET is ``module:attribute``
-  (imported with the current directory and PYTHONPATH on sys.path) or the name of a
-  built-in adapter; with no TARGET every built-in adapter whose library is installed is
-  verified and a matrix is printed. Exit status 0 iff no check failed.
+* ``kmeans-rbf verify [TARGET] [--json PATH] [--strict] [--max-examples N] [--profile P]
+  [--timeout S]``: the conformance oracle. TARGET is ``module:attribute`` (imported with the
+  current directory and PYTHONPATH on sys.path), ``path/to/file.py:attribute`` or the name
+  of a built-in adapter; with no TARGET every built-in adapter whose library is installed
+  is verified and a matrix is printed. Exit status 0 iff no check failed (with
+  ``--strict``: and none refused) and at least one check ran; 1 otherwise; 2 on a usage
+  error (a bad option, a target that cannot be loaded), with a one-line message. The JSON
+  report is written in every case, a target that cannot be loaded included.
 * ``kmeans-rbf demo``: on a small dataset with a tied point, how the softmax and
   entmax-1.5 RBF objectives and soft steps approach K-Means as the temperature falls.
 """
@@ -54,39 +58,52 @@ def demo(out=sys.stdout):
     )
 
 
-_SYMBOLS = {"passed": "ok", "failed": "FAIL", "not provided": "-", "skipped": "skip"}
+_SYMBOLS = {"passed": "ok", "failed": "FAIL", "refused": "refused", "not provided": "-"}
 
 
 def _print_report(report, out):
+    from .oracle.runner import jsonable
+
     print(f"\n{report.implementation} (dtype {report.dtype})", file=out)
-    print(f"{'check':<38}{'capability':<18}{'status':<14}{'time':>7}", file=out)
+    print(f"{'check':<38}{'capability':<18}{'status':<14}{'inputs':>8}{'time':>8}", file=out)
     for result in report.checks:
-        print(f"{result.id:<38}{result.capability:<18}{result.status:<14}{result.seconds:>6.1f}s", file=out)
+        inputs = f"{result.checked}" + (f"+{result.refused}r" if result.refused else "")
+        print(f"{result.id:<38}{result.capability:<18}{result.status:<14}{inputs:>8}{result.seconds:>7.1f}s", file=out)
     for result in report.checks:
-        if result.status == "failed":
-            print(f"\nFAILED {result.id}: {result.message}", file=out)
+        if result.status in ("failed", "refused"):
+            label = "FAILED" if result.status == "failed" else "REFUSED" + (" (strict: a failure)" if report.strict else "")
+            print(f"\n{label} {result.id}: {result.message}", file=out)
             if result.counterexample is not None:
-                print(f"counterexample (shrunk): {_counterexample_text(result.counterexample)}", file=out)
-
-
-def _counterexample_text(example):
-    from .oracle.runner import _jsonable
-
-    return json.dumps(_jsonable(example))
+                what = "counterexample (shrunk)" if result.status == "failed" else "smallest refused input"
+                print(f"{what}: {json.dumps(jsonable(result.counterexample))}", file=out)
+    if not report.ran:
+        print("\nno check applied: the target provides none of the protocol's capabilities "
+              "(see kmeans_rbf.oracle.checks)", file=out)
 
 
 def _print_matrix(targets, reports, out):
     names = list(targets)
-    width = max(8, *(len(n) + 2 for n in names))
+    width = max(9, *(len(n) + 2 for n in names))
     print("\n" + " " * 38 + "".join(f"{n:<{width}}" for n in names), file=out)
     for row in zip(*(r.checks for r in reports)):
         cells = "".join(f"{_SYMBOLS[result.status]:<{width}}" for result in row)
         print(f"{row[0].id:<38}{cells}", file=out)
 
 
+class UsageError(Exception):
+    """A mistake in the command line or the target: exit status 2, one line, no traceback."""
+
+
+def _write_json(path, payload):
+    with open(path, "w") as handle:
+        json.dump(payload, handle, indent=2)
+
+
 def verify_command(arguments, out=sys.stdout, err=sys.stderr):
+    """Verify one target or every installed built-in; the exit status (0 iff all ok)."""
     from .oracle import adapters
-    from .oracle.runner import verify
+    from .oracle.runner import Report, verify
+    from .oracle.sandbox import LoadError
 
     def progress(index, total, check, result):
         if result is None:
@@ -101,37 +118,62 @@ def verify_command(arguments, out=sys.stdout, err=sys.stderr):
     reports = []
     for target in targets:
         print(f"verifying {target}", file=err)
-        report = verify(target, max_examples=arguments.max_examples, profile=arguments.profile,
-                        timeout=arguments.timeout, progress=progress)
+        try:
+            report = verify(target, max_examples=arguments.max_examples, profile=arguments.profile,
+                            timeout=arguments.timeout, progress=progress, strict=arguments.strict)
+        except LoadError as error:
+            report = Report(target, "", strict=arguments.strict, error=str(error))
+            reports.append(report)
+            if arguments.json:
+                _write_json(arguments.json, report.as_json() if len(targets) == 1 else [r.as_json() for r in reports])
+            if len(targets) == 1:
+                raise UsageError(str(error)) from None
+            print(f"\n{target}: {error}", file=out)
+            continue
         reports.append(report)
         _print_report(report, out)
     if len(reports) > 1:
-        _print_matrix(targets, reports, out)
+        _print_matrix([r.implementation if r.error else t for r, t in zip(reports, targets)],
+                      [r for r in reports if not r.error], out)
     if arguments.json:
-        payload = reports[0].as_json() if len(reports) == 1 else [r.as_json() for r in reports]
-        with open(arguments.json, "w") as handle:
-            json.dump(payload, handle, indent=2)
+        _write_json(arguments.json, reports[0].as_json() if len(reports) == 1 else [r.as_json() for r in reports])
     return 0 if all(r.ok for r in reports) else 1
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises UsageError instead of printing usage and exiting."""
+
+    def error(self, message):
+        raise UsageError(message)
+
+
 def main(argv=None):
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="kmeans-rbf",
         description="Verification companion to 'K-Means as a Radial Basis Function Network'.",
     )
-    commands = parser.add_subparsers(dest="command", required=True)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     verify_parser = commands.add_parser(
         "verify", help="check a k-means / soft k-means / entmax implementation against the reference"
     )
-    verify_parser.add_argument("target", nargs="?", help="module:attribute, or a built-in adapter name; none: all installed built-ins")
+    verify_parser.add_argument("target", nargs="?", help="module:attribute, path/to/file.py:attribute, or a built-in adapter name; none: all installed built-ins")
     verify_parser.add_argument("--json", metavar="PATH", help="write the results as JSON")
     verify_parser.add_argument("--max-examples", type=int, help="examples per check (overrides --profile)")
     verify_parser.add_argument("--profile", choices=["ci", "thorough"], default="ci", help="search depth (default: ci)")
     verify_parser.add_argument("--timeout", type=float, default=10.0, help="seconds allowed per call (default: 10)")
+    verify_parser.add_argument("--strict", action="store_true", help="a refused input fails its check (default: reported, not a failure)")
     commands.add_parser("demo", help="hard, softmax and entmax-1.5 side by side as T falls")
-    arguments = parser.parse_args(argv)
-    if arguments.command == "verify":
-        return verify_command(arguments)
+    try:
+        arguments = parser.parse_args(argv)
+        if arguments.command == "verify":
+            if arguments.max_examples is not None and arguments.max_examples < 1:
+                raise UsageError(f"--max-examples must be at least 1; got {arguments.max_examples}")
+            if arguments.timeout <= 0:
+                raise UsageError(f"--timeout must be positive; got {arguments.timeout:g}")
+            return verify_command(arguments)
+    except UsageError as error:
+        print(f"kmeans-rbf: error: {error}", file=sys.stderr)
+        return 2
     demo()
     return 0
 

@@ -71,6 +71,7 @@ class Tolerance:
 
 
 def unit_roundoff(dtype):
+    """``u = 2^-p`` of a NumPy or torch dtype (p the significand bits, implicit one included)."""
     return _UNIT_ROUNDOFF[_name(dtype)]
 
 

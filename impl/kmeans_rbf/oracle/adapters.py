@@ -39,25 +39,56 @@ def _squared_distances(X, C):
 
 
 class _Reference:
-    """kmeans_rbf.reference, the ground truth (it should pass every check)."""
+    """kmeans_rbf.reference, the ground truth (it should pass every check).
+
+    * every capability is the reference's function of that name, except
+    * kmeans_fit: ``kmeans`` then ``assign`` on the final centres, and the inertia, the sum of
+      the squared distances of the points to them (the reference has no such function).
+    """
 
     name = "kmeans_rbf.reference"
     dtype = np.float64
+    kinds = {"responsibilities": ("hard", "softmax", "entmax15"), "soft_step": ("softmax", "entmax15")}
 
     def __init__(self):
         from .. import reference as module
 
         self._module = module
-        for function in ("assign", "lloyd_step", "kmeans", "responsibilities", "entmax15", "objective", "gradient"):
+        for function in ("assign", "lloyd_step", "kmeans", "responsibilities", "soft_step", "entmax15",
+                         "sparsemax", "objective", "gradient"):
             setattr(self, function, getattr(module, function))
 
+    def kmeans_fit(self, X, C0, n_iter):
+        C = self.kmeans(X, C0, n_iter)
+        d = self._module.squared_distances(X, C)
+        labels = self._module.assign(X, C)
+        return C, labels, d[np.arange(len(labels)), labels].sum()
 
-def _Torch():
-    """kmeans_rbf.torch in float64 on the CPU, called with and returning NumPy arrays."""
-    from .. import torch as krbf_torch
-    from ..backends import NumpyCalls
 
-    return NumpyCalls(krbf_torch, "float64", name="kmeans_rbf.torch")
+class _Torch(_Reference):
+    """kmeans_rbf.torch in float64 on the CPU, called with torch tensors (``tensors = True``:
+    the oracle sends tensors and requires tensors of the same dtype and device back)."""
+
+    name = "kmeans_rbf.torch"
+    tensors = True
+    device = "cpu"
+
+    def __init__(self):
+        from .. import torch as module
+
+        super().__init__()
+        self._module = module
+        for function in ("assign", "lloyd_step", "kmeans", "responsibilities", "soft_step", "entmax15",
+                         "sparsemax", "objective", "gradient"):
+            setattr(self, function, getattr(module, function))
+
+    def kmeans_fit(self, X, C0, n_iter):
+        import torch
+
+        C = self.kmeans(X, C0, n_iter)
+        labels = self._module.assign(X, C)
+        d = self._module.squared_distances(X, C)
+        return C, labels, d[torch.arange(len(labels)), labels].sum()
 
 
 class _SKLearn:

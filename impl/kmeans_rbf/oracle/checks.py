@@ -1,260 +1,349 @@
-"""The oracle's checks: each compares one capability of an implementation with the reference.
+"""The oracle's checks on small problems: each draws inputs and judges one capability.
 
-A check draws inputs with a Hypothesis strategy, calls the implementation (through a
-``call`` function that returns NumPy arrays), and raises ``Defect`` with a sentence saying
-what was expected and what came out. The allowances are those of
-``kmeans_rbf.tolerances.error_bounds`` for the implementation's dtype: the inputs are
-rounded to that dtype first and the reference is evaluated on the rounded values.
+A check draws inputs with a Hypothesis strategy (random problems, mixed with the targeted
+configurations of ``draws``), calls the implementation through ``call`` (which returns
+NumPy arrays, and raises ``Refused`` when the implementation refuses the input with a clear
+exception) and judges the output with ``comparisons``, which raise ``Defect``. The inputs
+are rounded to the implementation's dtype first, and the exact result is that of the
+rounded inputs.
 
-Legitimate differences are not defects: any nearest centre on an exact tie; keeping an
-empty cluster's centre or relocating it (into the data's bounding box); float32 rounding
-within the bound. Defects are wrong values, NaN or inf where the reference is finite,
-wrong shapes or dtypes, exceptions on valid input and hangs.
+The protocol (every method optional; an adapter has those its library offers):
+
+* ``assign(X, C) -> labels (N,)``
+* ``lloyd_step(X, C) -> C' (K, D)``, ``kmeans(X, C0, n_iter) -> C (K, D)``
+* ``kmeans_fit(X, C0, n_iter) -> (C, labels, inertia)``: the centres after n_iter Lloyd steps, the
+  labels of *those* centres and the inertia, the *sum* over points of the squared distance
+  to the labelled centre (scikit-learn's ``inertia_``)
+* ``responsibilities(X, C, temperature, kind) -> r (N, K)``, ``soft_step(X, C, temperature,
+  kind) -> C'``, ``objective(X, C, temperature, kind) -> L_T`` (a mean over points; J for
+  kind "hard"), ``gradient(X, C, temperature, kind) -> dL_T/dC``
+* ``entmax15(Z)``, ``sparsemax(Z)`` on the last axis; with an ``axis`` or ``dim`` keyword,
+  also on any axis
+* attributes: ``dtype`` (float64, float32, float16, bfloat16: sets the allowances),
+  ``kinds`` (a sequence, or a mapping from capability to sequence, of the kinds offered
+  among "hard", "softmax", "entmax15", "sparsemax"; default the first three), ``name``,
+  ``tensors = True`` and ``device`` for an adapter that takes and returns torch tensors.
 """
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-from hypothesis import assume
 from hypothesis import strategies as st
 
 from .. import reference
-from ..assertions import Defect, assert_finite_floats, assert_within, expect
+from ..assertions import Defect, assert_finite_floats, expect
 from ..backends import rounded
-from ..kinds import KINDS, SOFT_KINDS
+from ..kinds import KINDS
 from ..strategies import datasets, problems, temperatures
-from ..tolerances import MEANINGFUL, error_bounds, tolerance
+from . import comparisons as compare
+from .draws import (
+    away_from_the_origin,
+    one_cell_problems,
+    problems_with_empty_cells,
+    square_problems,
+    starts_that_empty_a_cell,
+)
 
-__all__ = ["Check", "Defect", "Target", "CHECKS"]
+__all__ = ["Check", "Defect", "Target", "Unjudgeable", "require", "CHECKS", "DEFAULT_KINDS", "ALL_KINDS", "PROTOCOL"]
 
-@dataclass(frozen=True)
-class Check:
-    id: str
-    capability: str
-    description: str
-    inputs: st.SearchStrategy
-    verify: Callable  # verify(call, inputs, target) raises Defect; target: Target
+PROTOCOL = ("assign", "lloyd_step", "kmeans", "kmeans_fit", "responsibilities", "soft_step",
+            "objective", "gradient", "entmax15", "sparsemax")
+DEFAULT_KINDS = KINDS
+ALL_KINDS = KINDS + ("sparsemax",)
 
 
 @dataclass(frozen=True)
 class Target:
-    """What the checks know of the implementation: its dtype and the kinds it offers.
+    """What the checks know of the implementation: dtype, kinds offered, map keywords.
 
-    ``kinds`` is the implementation's optional attribute: a sequence of kinds for every
-    capability, or a mapping from capability name to its kinds.
+    ``kinds``: a sequence of kinds for every capability, or a mapping from capability name
+    to its kinds (capabilities not in the mapping offer the default kinds).
+    ``axis_keywords``: for each map that takes one, the name of its axis keyword.
     """
 
-    dtype: np.dtype
-    kinds: object = KINDS
+    dtype: str = "float64"
+    kinds: object = DEFAULT_KINDS
+    axis_keywords: dict = field(default_factory=dict)
 
-    def offers(self, capability, kind):
-        kinds = self.kinds.get(capability, KINDS) if isinstance(self.kinds, dict) else self.kinds
-        return kind in kinds
-
-
-def _offered(kind, target, capability):
-    # An implementation that declares ``kinds`` is checked on those only, so that a kind it
-    # lacks (scikit-learn has no 1.5-entmax) does not hide its defects in the others.
-    assume(target.offers(capability, kind))
+    def offered(self, capability):
+        if isinstance(self.kinds, dict):
+            return tuple(self.kinds.get(capability, DEFAULT_KINDS))
+        return tuple(self.kinds)
 
 
-def _prepared(problem, dtype, kind):
-    X, C, T = problem
-    X, C = rounded(X, dtype), rounded(C, dtype)
-    T = None if kind == "hard" else T
-    bounds = error_bounds(X, C, T, kind, dtype)
-    assume(tolerance(dtype, bounds["kappa"] ** 2) <= MEANINGFUL)
-    return X, C, T, bounds
+@dataclass(frozen=True)
+class Check:
+    """One check: ``verify(call, inputs, target)`` raises Defect; ``inputs(target)`` draws.
+
+    ``kinds``: the kinds the check can exercise (it runs on those the target offers, and is
+    "not provided" when it offers none of them); empty for checks without a kind.
+    ``requires``: a further condition on the target (e.g. a map with an axis keyword).
+    """
+
+    id: str
+    capability: str
+    description: str
+    inputs: Callable
+    verify: Callable
+    kinds: tuple = ()
+    requires: Callable = None
+
+    def applies(self, capabilities, target):
+        if self.capability not in capabilities:
+            return False
+        if self.kinds and not set(self.kinds) & set(target.offered(self.capability)):
+            return False
+        return self.requires is None or self.requires(target)
+
+    def kinds_for(self, target):
+        return [k for k in self.kinds if k in target.offered(self.capability)]
 
 
-def _assume_enough_points(X, C):
-    # Fewer points than centres is valid input, but several libraries refuse it: it has a
-    # check of its own (lloyd_step.more-centres-than-points), so that a refusal does not
-    # hide what the other checks would find.
-    assume(len(X) >= len(C))
+# --- inputs as the implementation sees them ------------------------------------------------
 
 
-def _assume_clear_cells(X, C, bounds, allow_exact_ties=False):
-    """No point within rounding of a tie (exact ties optionally allowed), no empty cell."""
-    d = reference.squared_distances(X, C)
-    gaps = reference._margins(d)
-    near = gaps <= 8 * bounds["squared_distances"]
-    if allow_exact_ties:
-        near &= gaps > 0
-    assume(not near.any())
-    assume(len(np.unique(reference.assign(X, C))) == len(C))
+class Unjudgeable(Exception):
+    """This input cannot judge the implementation (ill-posed at its precision, or outside
+    what the check is about): it is skipped, in the small tier as in the scale tier."""
 
 
-# --- assign ----------------------------------------------------------------------------
+def require(condition):
+    """Skip the input unless ``condition`` (the oracle's ``assume``, usable in both tiers)."""
+    if not condition:
+        raise Unjudgeable()
+
+
+_RECENT = {}  # the last few problems judged: the scale tier judges each several times
+
+
+def _problem(inputs, target, kind=None):
+    """The problem as the implementation sees it (rounded to its dtype), with the exact
+    distances and their allowances computed once for every check and kind that judges it."""
+    X, C, T = inputs["problem"]
+    temperature = None if kind in (None, "hard") else T
+    key = (id(inputs["problem"]), target.dtype, temperature)
+    if key in _RECENT and _RECENT[key][0] is inputs["problem"]:
+        return _RECENT[key][1]
+    X, C = rounded(X, target.dtype), rounded(C, target.dtype)
+    require(np.all(np.isfinite(X)) and np.all(np.isfinite(C)))
+    problem = compare.Problem(X, C, temperature, target.dtype)
+    if len(_RECENT) >= 8:
+        _RECENT.pop(next(iter(_RECENT)))
+    _RECENT[key] = (inputs["problem"], problem)  # the inputs are kept: their id stays theirs
+    return problem
+
+
+def _decided(function, *args):
+    """Run a comparison; a problem it cannot judge (``Ambiguous``) is not a valid example."""
+    try:
+        return function(*args)
+    except compare.Ambiguous:
+        raise Unjudgeable() from None
+
+
+def _as_sent(a, target):
+    """What is sent to the implementation: its dtype (bfloat16 values travel as float32)."""
+    return np.asarray(a, dtype=np.float32 if target.dtype == "bfloat16" else target.dtype)
+
+
+def _inputs(**strategies):
+    """``inputs(target)``: the same dictionary strategy for every target."""
+    return lambda target: st.fixed_dictionaries(strategies)
+
+
+def _kinded(check_kinds, capability, **strategies):
+    """``inputs(target)``: with a "kind" drawn from those the target offers for ``capability``."""
+
+    def inputs(target):
+        kinds = [k for k in check_kinds if k in target.offered(capability)]
+        return st.fixed_dictionaries({**strategies, "kind": st.sampled_from(kinds)})
+
+    return inputs
+
+
+# --- assign, lloyd_step, kmeans, kmeans_fit -------------------------------------------------------
 
 
 def check_assign(call, inputs, target):
-    dtype = target.dtype
-    X, C, _, bounds = _prepared(inputs["problem"], dtype, "hard")
-    labels = call("assign", X.astype(dtype), C.astype(dtype))
-    expect(labels.shape == (len(X),), f"assign returned shape {labels.shape}; expected {(len(X),)}")
-    expect(labels.dtype.kind in "iu", f"assign returned dtype {labels.dtype}; expected integers")
-    expect(bool(np.all((labels >= 0) & (labels < len(C)))), f"assign returned labels outside [0, {len(C)}): {labels}")
-    d = reference.squared_distances(X, C)
-    chosen = d[np.arange(len(X)), labels]
-    expect(
-        bool(np.all(chosen <= d.min(axis=1) + bounds["squared_distances"])),
-        f"assign chose a centre that is not a nearest one: labels {labels}, "
-        f"nearest {reference.assign(X, C)} (any nearest is accepted on exact ties)",
-    )
-
-
-# --- lloyd_step and kmeans -------------------------------------------------------------
+    problem = _problem(inputs, target)
+    compare.compare_labels(call("assign", _as_sent(problem.X, target), _as_sent(problem.C, target)), problem)
 
 
 def check_lloyd_step(call, inputs, target):
-    dtype = target.dtype
-    X, C, _, bounds = _prepared(inputs["problem"], dtype, "hard")
-    _assume_enough_points(X, C)
-    _assume_clear_cells(X, C, bounds)
-    actual = assert_finite_floats(call("lloyd_step", X.astype(dtype), C.astype(dtype)), "lloyd_step", C.shape)
-    assert_within(actual, reference.lloyd_step(X, C), bounds["lloyd_step"], "lloyd_step")
+    problem = _problem(inputs, target)
+    _decided(problem.clear_labels)
+    actual = call("lloyd_step", _as_sent(problem.X, target), _as_sent(problem.C, target))
+    compare.compare_lloyd_step(actual, problem)
 
 
 def check_lloyd_step_ties(call, inputs, target):
-    dtype = target.dtype
-    # Exact ties on grid data: any nearest centre may take a tied point, so the step must
-    # equal the means of *some* tie-consistent partition.
-    X, C, _, bounds = _prepared(inputs["problem"], dtype, "hard")
-    d = reference.squared_distances(X, C)
-    nearest = d <= d.min(axis=1, keepdims=True)
-    tied = np.flatnonzero(nearest.sum(axis=1) > 1)
-    assume(0 < len(tied) <= 6)
+    """Exact ties on grid data: the step must be the means of some tie-consistent partition."""
+    problem = _problem(inputs, target)
+    acceptable = problem.acceptable
+    tied = np.flatnonzero(acceptable.sum(axis=1) > 1)
+    require(0 < len(tied) <= 6)
     # Every centre owns an untied point, so no tie-breaking empties a cell (the empty-cell
-    # policy, keep or relocate, is lloyd_step.empty-cluster's business).
-    untied = nearest.sum(axis=1) == 1
-    assume(np.all(nearest[untied].any(axis=0)))
-    actual = assert_finite_floats(call("lloyd_step", X.astype(dtype), C.astype(dtype)), "lloyd_step", C.shape)
-    labels = reference.assign(X, C)
-    for choice in itertools.product(*(np.flatnonzero(nearest[i]) for i in tied)):
+    # policy is lloyd_step.empty-cluster's business).
+    untied = acceptable.sum(axis=1) == 1
+    require(np.all(acceptable[untied].any(axis=0)))
+    actual = assert_finite_floats(
+        call("lloyd_step", _as_sent(problem.X, target), _as_sent(problem.C, target)), "lloyd_step", problem.C.shape
+    )
+    labels = np.argmax(acceptable, axis=1)
+    closest = None
+    for choice in itertools.product(*(np.flatnonzero(acceptable[i]) for i in tied)):
         labels[tied] = choice
-        means = np.stack([X[labels == k].mean(axis=0) for k in range(len(C))])
-        if np.all(np.abs(actual - means) <= bounds["lloyd_step"]):
+        means, counts, magnitudes = compare._cell_means(problem.X, problem.C, labels)
+        allowance = compare.lloyd_step_allowance(counts, magnitudes, target.dtype)
+        excess = float(np.max(np.abs(actual - means) - allowance))
+        if excess <= 0:
             return
+        closest = min(closest or (np.inf, None), (excess, means), key=lambda pair: pair[0])
     raise Defect(
         f"lloyd_step on exact ties matches no tie-breaking (points {tied.tolist()} are tied)"
-        f"\nimplementation:\n{actual}\nreference (ties to the lowest index):\n{reference.lloyd_step(X, C)}"
+        f"\nimplementation:\n{actual}\nclosest tie-consistent step:\n{closest[1]}"
     )
 
 
 def check_lloyd_step_empty(call, inputs, target):
-    dtype = target.dtype
-    # Data away from the origin, so that a centre moved to 0 is visibly wrong.
-    X, C, _, bounds = _prepared(inputs["problem"], dtype, "hard")
-    _assume_enough_points(X, C)
-    assume(len(np.unique(reference.assign(X, C))) < len(C))
-    _assert_kept_or_relocated(call, X, C, bounds, dtype)
+    """With empty cells: every other centre exactly the reference's; the empty kept or relocated."""
+    problem = _problem(inputs, target)
+    labels = _decided(problem.clear_labels)
+    require(len(np.unique(labels)) < len(problem.C))
+    actual = call("lloyd_step", _as_sent(problem.X, target), _as_sent(problem.C, target))
+    compare.compare_lloyd_step(actual, problem, "lloyd_step with an empty cluster")
 
 
-def check_more_centres_than_points(call, inputs, target):
-    dtype = target.dtype
-    X, C, _, bounds = _prepared(inputs["problem"], dtype, "hard")
-    assume(len(X) < len(C))
-    _assert_kept_or_relocated(call, X, C, bounds, dtype)
-
-
-def _assert_kept_or_relocated(call, X, C, bounds, dtype):
-    actual = assert_finite_floats(call("lloyd_step", X.astype(dtype), C.astype(dtype)), "lloyd_step", C.shape)
-    low, high = X.min(axis=0), X.max(axis=0)
-    slack = bounds["lloyd_step"]
-    kept = np.all(np.abs(actual - C) <= slack, axis=1)
-    inside = np.all((actual >= low - slack) & (actual <= high + slack), axis=1)
-    expect(
-        bool(np.all(kept | inside)),
-        "lloyd_step with an empty cluster put a centre neither where it was (keep) nor inside "
-        f"the data's bounding box (relocate)\nimplementation:\n{actual}\ncentres before:\n{C}",
-    )
+def _compare_run(actual, problem, n_iter, name):
+    trajectory = _decided(compare.lloyd_trajectory, problem, n_iter)
+    compare.compare_centres_after(actual, trajectory, problem, name)
 
 
 def check_kmeans(call, inputs, target):
-    dtype = target.dtype
-    X, C0, _, bounds = _prepared(inputs["problem"], dtype, "hard")
-    _assume_enough_points(X, C0)
-    n_iter = inputs["n_iter"]
-    C = C0
-    for _ in range(n_iter):  # every step of the reference must be unambiguous
-        _assume_clear_cells(X, C, error_bounds(X, C, None, "hard", dtype))
-        C = reference.lloyd_step(X, C)
-    actual = assert_finite_floats(call("kmeans", X.astype(dtype), C0.astype(dtype), n_iter), "kmeans", C0.shape)
-    # Each step rounds afresh: the bound grows with the number of steps.
-    bound = max(n_iter, 1) * error_bounds(X, C, None, "hard", dtype)["lloyd_step"]
-    assert_within(actual, C, bound, f"kmeans(n_iter={n_iter})")
+    problem, n_iter = _problem(inputs, target), inputs["n_iter"]
+    if n_iter == 0:
+        actual = call("kmeans", _as_sent(problem.X, target), _as_sent(problem.C, target), 0)
+        compare.compare_centres(actual, problem.C, np.zeros_like(problem.C), problem.X, problem.C,
+                                np.zeros(len(problem.C), dtype=bool), "kmeans(n_iter=0)")
+        return
+    _decided(compare.lloyd_trajectory, problem, n_iter)
+    actual = call("kmeans", _as_sent(problem.X, target), _as_sent(problem.C, target), n_iter)
+    _compare_run(actual, problem, n_iter, f"kmeans(n_iter={n_iter})")
 
 
-# --- soft responsibilities, maps, objective, gradient ---------------------------------
+def check_kmeans_fit(call, inputs, target):
+    problem, n_iter = _problem(inputs, target), inputs["n_iter"]
+    _decided(compare.lloyd_trajectory, problem, n_iter)
+    result = call("kmeans_fit", _as_sent(problem.X, target), _as_sent(problem.C, target), n_iter)
+    expect(isinstance(result, tuple) and len(result) == 3,
+           f"kmeans_fit must return (centres, labels, inertia); got {type(result).__name__}")
+    centres, labels, inertia = result
+    _decided(compare.compare_kmeans_fit, centres, labels, inertia, problem, n_iter)
+
+
+# --- soft capabilities ---------------------------------------------------------------------
+
+
+def _soft_call(call, name, problem, kind, target):
+    return call(name, _as_sent(problem.X, target), _as_sent(problem.C, target), problem.temperature, kind)
 
 
 def check_responsibilities(call, inputs, target):
-    dtype = target.dtype
     kind = inputs["kind"]
-    _offered(kind, target, "responsibilities")
-    X, C, T, bounds = _prepared(inputs["problem"], dtype, kind)
-    actual = assert_finite_floats(call("responsibilities", X.astype(dtype), C.astype(dtype), T, kind), "responsibilities", (len(X), len(C)))
-    expect(bool(np.all(actual >= -bounds["responsibilities"])), f"responsibilities are negative:\n{actual}")
-    assert_within(actual, reference.responsibilities(X, C, T, kind), bounds["responsibilities"], f"responsibilities({kind})")
+    problem = _problem(inputs, target, kind)
+    if kind == "hard":
+        _decided(problem.clear_labels)
+    compare.compare_responsibilities(_soft_call(call, "responsibilities", problem, kind, target), problem, kind)
+
+
+def check_soft_step(call, inputs, target):
+    kind = inputs["kind"]
+    problem = _problem(inputs, target, kind)
+    compare.compare_soft_step(_soft_call(call, "soft_step", problem, kind, target), problem, kind)
 
 
 def check_objective(call, inputs, target):
-    dtype = target.dtype
     kind = inputs["kind"]
-    _offered(kind, target, "objective")
-    X, C, T, bounds = _prepared(inputs["problem"], dtype, kind)
-    actual = assert_finite_floats(np.asarray(call("objective", X.astype(dtype), C.astype(dtype), T, kind)).reshape(()), "objective", ())
-    assert_within(actual, reference.objective(X, C, T, kind), bounds["objective"], f"objective({kind})")
+    problem = _problem(inputs, target, kind)
+    compare.compare_objective(_soft_call(call, "objective", problem, kind, target), problem, kind)
 
 
 def check_gradient(call, inputs, target):
-    dtype = target.dtype
     kind = inputs["kind"]
-    _offered(kind, target, "gradient")
-    X, C, T, bounds = _prepared(inputs["problem"], dtype, kind)
+    problem = _problem(inputs, target, kind)
     if kind == "hard":  # J is differentiable only away from ties
-        assume(np.all(reference._margins(reference.squared_distances(X, C)) > 1e-3))
-    actual = assert_finite_floats(call("gradient", X.astype(dtype), C.astype(dtype), T, kind), "gradient", C.shape)
-    assert_within(actual, reference.gradient(X, C, T, kind), bounds["gradient"], f"gradient({kind})")
+        _decided(problem.clear_labels)
+        require(np.all(reference._margins(problem.d) > 1e-3))
+    compare.compare_gradient(_soft_call(call, "gradient", problem, kind, target), problem, kind)
+
+
+# --- maps ----------------------------------------------------------------------------------
+
+
+def _logits_as_sent(rows, target):
+    rows = np.atleast_2d(np.asarray(rows, dtype=np.float64))
+    Z = rounded(rows, target.dtype)
+    # 1e300 overflows float32: such a row is not an input for it.
+    require(np.all(np.isfinite(Z) | np.isneginf(rows)))
+    return Z
+
+
+def _check_map(map_name):
+    def check(call, inputs, target):
+        Z = _logits_as_sent(inputs["rows"], target)
+        compare.compare_map(call(map_name, _as_sent(Z, target)), Z, map_name, target.dtype)
+
+    check.__name__ = f"check_{map_name}"
+    return check
+
+
+def _check_map_axis(map_name):
+    def check(call, inputs, target):
+        keyword = target.axis_keywords[map_name]
+        Z = rounded(np.asarray(inputs["batch"], dtype=np.float64), target.dtype)
+        axis = inputs["axis"]
+        actual = call(map_name, _as_sent(Z, target), **{keyword: axis})
+        moved = np.moveaxis(Z, axis, -1)
+        expect(np.shape(actual) == Z.shape, f"{map_name}({keyword}={axis}) returned shape {np.shape(actual)}; expected {Z.shape}")
+        compare.compare_map(np.moveaxis(np.asarray(actual), axis, -1), moved, map_name, target.dtype,
+                            f"{map_name}({keyword}={axis})")
+
+    check.__name__ = f"check_{map_name}_axis"
+    return check
 
 
 def _adversarial_rows():
+    big = 1e300
     return st.sampled_from(
         [
             [0.0, 0.0, 0.0],  # all tied
             [1.0, 1.0, -1.0],  # tie at the top
-            [0.0, -2.0, -2.0],  # gap exactly 2: one-hot
+            [0.0, -2.0, -2.0],  # gap exactly 2: one-hot for entmax15
+            [0.0, -1.0, -1.0, -1.0],  # gap exactly 1: one-hot for sparsemax
+            [0.0, -2.0, -2.0, -2.0, -2.0],  # tied runner-ups at the entmax boundary
             [0.0, -1.0, -np.inf],  # an excluded entry
             [-np.inf, 3.0],
             [0.0, -1e6, 1e6],  # huge spread
-            [1e300, 1e300 - 1e285],
+            [1e4, 1e4 - 0.5, 1e4 - 3.0],  # shifted by 1e4: exp overflows without the max shift
+            [big, big - 1e285],  # shifted by 1e300
+            [-big, -big + 1e285, -big],
             [5.0],  # one element
             [1e-300, 0.0, -1e-300],  # tiny spread: uniform
         ]
     )
 
 
-def check_entmax15(call, inputs, target):
-    dtype = target.dtype
-    rows = np.atleast_2d(np.asarray(inputs["rows"], dtype=np.float64))
-    with np.errstate(over="ignore"):  # 1e300 overflows float32: such a row is not an input for it
-        Z = rows.astype(dtype)
-    assume(np.all(np.isfinite(Z) | np.isneginf(rows)))
-    Z64 = Z.astype(np.float64)
-    expected = reference.entmax15(Z64)
-    actual = assert_finite_floats(call("entmax15", Z), "entmax15", Z.shape)
-    # entmax15 moves by at most (its Lipschitz constant 1) x the rounding of the shifted
-    # logits, whose size is at most 2 on the support: no conditioning factor.
-    assert_within(actual, expected, 2 * tolerance(dtype), "entmax15")
-    expect(bool(np.all(actual[expected == 0] == 0)), f"entmax15 put mass outside the support:\n{actual}\nreference:\n{expected}")
-
-
 _logit_rows = st.integers(1, 6).flatmap(
     lambda k: st.lists(st.lists(st.floats(-20, 20), min_size=k, max_size=k), min_size=1, max_size=4)
 )
+_batches = st.tuples(st.integers(1, 4), st.integers(1, 4), st.integers(1, 4)).flatmap(
+    lambda shape: st.lists(st.floats(-6, 6), min_size=int(np.prod(shape)), max_size=int(np.prod(shape))).map(
+        lambda values: np.reshape(values, shape)
+    )
+)
+
 
 @st.composite
 def _slow_starts(draw):
@@ -265,35 +354,61 @@ def _slow_starts(draw):
     return X, C, 1.0
 
 
-_KINDS = st.sampled_from(KINDS)
-_SOFT = st.sampled_from(SOFT_KINDS)
-_AWAY_FROM_ORIGIN = problems(data=datasets(geometry=st.sampled_from(["separated", "uniform"])).map(lambda X: X + 20.0))
+def _axis_keyword(map_name):
+    return lambda target: map_name in target.axis_keywords
+
+
+_SOFT = ("softmax", "entmax15", "sparsemax")
+_EVERY = ("hard",) + _SOFT
+_ANY_PROBLEM = st.one_of(problems(), square_problems(), one_cell_problems(), problems_with_empty_cells())
+_RUNS = st.one_of(problems(), _slow_starts(), starts_that_empty_a_cell(), problems_with_empty_cells())
+_EXTREME = problems(temperature=st.sampled_from([1e-12, 1e12]))
+_SMALL_TEMPERATURES = problems(temperature=temperatures(min_value=1e-4, max_value=1e4))
+
+
+def _map_checks(map_name):
+    rows = f"rows of logits map to the reference's {map_name}, exact zeros off the support"
+    return [
+        Check(f"{map_name}.reference", map_name, rows, _inputs(rows=_logit_rows), _check_map(map_name)),
+        Check(f"{map_name}.adversarial", map_name, "ties, -inf entries, spreads of 1e6, shifts of 1e4 and 1e300, one element",
+              _inputs(rows=_adversarial_rows().map(lambda row: [row])), _check_map(map_name)),
+        Check(f"{map_name}.axis", map_name, "with an axis/dim keyword, the map along every axis of a 3-D batch",
+              _inputs(batch=_batches, axis=st.sampled_from([0, 1, 2, -1])), _check_map_axis(map_name),
+              requires=_axis_keyword(map_name)),
+    ]
+
 
 CHECKS = [
-    Check("assign.nearest", "assign", "labels are integers in [0, K) naming a nearest centre (any, on exact ties)",
-          st.fixed_dictionaries({"problem": problems()}), check_assign),
-    Check("lloyd_step.reference", "lloyd_step", "equals the reference where no point is near a tie and no cell is empty",
-          st.fixed_dictionaries({"problem": problems()}), check_lloyd_step),
-    Check("lloyd_step.ties", "lloyd_step", "on exact ties, equals the means of some tie-consistent partition",
-          st.fixed_dictionaries({"problem": problems(data=datasets(geometry="grid"))}), check_lloyd_step_ties),
-    Check("lloyd_step.empty-cluster", "lloyd_step", "an empty cluster's centre is kept or relocated into the data, never NaN or moved out",
-          st.fixed_dictionaries({"problem": _AWAY_FROM_ORIGIN}), check_lloyd_step_empty),
-    Check("lloyd_step.more-centres-than-points", "lloyd_step", "K > N is valid: the surplus centres are kept or relocated, no error",
-          st.fixed_dictionaries({"problem": problems(n_clusters=st.integers(2, 6), data=datasets(n_points=st.integers(1, 4)))}), check_more_centres_than_points),
-    Check("kmeans.reference", "kmeans", "n_iter Lloyd steps from C0 (n_iter 1 to 4) equal the reference",
-          st.fixed_dictionaries({"problem": st.one_of(problems(), _slow_starts()), "n_iter": st.integers(1, 4)}), check_kmeans),
+    Check("assign.nearest", "assign", "labels are integers in [0, K) naming a nearest centre (any, on ties within rounding)",
+          _inputs(problem=_ANY_PROBLEM), check_assign),
+    Check("lloyd_step.reference", "lloyd_step", "every non-empty cell's mean; an empty cell's centre kept or relocated",
+          _inputs(problem=_ANY_PROBLEM), check_lloyd_step),
+    Check("lloyd_step.ties", "lloyd_step", "on exact ties, the means of some tie-consistent partition",
+          _inputs(problem=problems(data=datasets(geometry="grid"))), check_lloyd_step_ties),
+    Check("lloyd_step.empty-cluster", "lloyd_step", "with empty clusters, every other centre exactly updated; the empty kept or relocated",
+          _inputs(problem=away_from_the_origin(problems_with_empty_cells())), check_lloyd_step_empty),
+    Check("lloyd_step.more-centres-than-points", "lloyd_step", "K > N is valid: the surplus centres kept or relocated",
+          _inputs(problem=problems(n_clusters=st.integers(2, 6), data=datasets(n_points=st.integers(1, 4)))), check_lloyd_step_empty),
+    Check("kmeans.reference", "kmeans", "n_iter Lloyd steps from C0 (1 to 4), cells emptying on the way included",
+          _inputs(problem=_RUNS, n_iter=st.integers(1, 4)), check_kmeans),
     Check("kmeans.zero-iterations", "kmeans", "n_iter = 0 is valid and returns C0",
-          st.fixed_dictionaries({"problem": problems(), "n_iter": st.just(0)}), check_kmeans),
-    Check("responsibilities.reference", "responsibilities", "softmax / entmax15 responsibilities equal the reference at T in [1e-4, 1e4]",
-          st.fixed_dictionaries({"problem": problems(temperature=temperatures(min_value=1e-4, max_value=1e4)), "kind": _SOFT}), check_responsibilities),
-    Check("responsibilities.extreme-temperature", "responsibilities", "finite and equal to the reference at T = 1e-12 and 1e12",
-          st.fixed_dictionaries({"problem": problems(temperature=st.sampled_from([1e-12, 1e12])), "kind": _SOFT}), check_responsibilities),
-    Check("entmax15.reference", "entmax15", "rows of logits map to the reference's 1.5-entmax",
-          st.fixed_dictionaries({"rows": _logit_rows}), check_entmax15),
-    Check("entmax15.adversarial", "entmax15", "ties, -inf entries, spreads of 1e6, huge and tiny values, one element",
-          st.fixed_dictionaries({"rows": _adversarial_rows().map(lambda row: [row])}), check_entmax15),
-    Check("objective.reference", "objective", "J, L_T (softmax, entmax15) equal the reference, means over points",
-          st.fixed_dictionaries({"problem": problems(), "kind": _KINDS}), check_objective),
-    Check("gradient.reference", "gradient", "the gradient of the objective, through the responsibilities, equals the reference",
-          st.fixed_dictionaries({"problem": problems(), "kind": _KINDS}), check_gradient),
+          _inputs(problem=problems(), n_iter=st.just(0)), check_kmeans),
+    Check("kmeans_fit.labels-and-inertia", "kmeans_fit", "the centres after n_iter steps, the labels of those centres, the inertia (a sum) consistent with them",
+          _inputs(problem=_RUNS, n_iter=st.integers(1, 4)), check_kmeans_fit),
+    Check("responsibilities.reference", "responsibilities", "responsibilities of every offered kind at T in [1e-4, 1e4]",
+          _kinded(_EVERY, "responsibilities", problem=st.one_of(_SMALL_TEMPERATURES, one_cell_problems())), check_responsibilities, kinds=_EVERY),
+    Check("responsibilities.square", "responsibilities", "N == K with soft rows: each row normalised over the centres",
+          _kinded(_SOFT, "responsibilities", problem=square_problems()), check_responsibilities, kinds=_SOFT),
+    Check("responsibilities.extreme-temperature", "responsibilities", "finite and right at T = 1e-12 and 1e12",
+          _kinded(_SOFT, "responsibilities", problem=_EXTREME), check_responsibilities, kinds=_SOFT),
+    Check("soft_step.reference", "soft_step", "one EM step c_k <- sum_i r_ik x_i / n_k, dead centres kept or relocated",
+          _kinded(_SOFT, "soft_step", problem=st.one_of(_SMALL_TEMPERATURES, square_problems(), problems_with_empty_cells())), check_soft_step, kinds=_SOFT),
+    Check("soft_step.extreme-temperature", "soft_step", "finite and right at T = 1e-12 (weights below the float range) and 1e12",
+          _kinded(_SOFT, "soft_step", problem=_EXTREME), check_soft_step, kinds=_SOFT),
+    Check("objective.reference", "objective", "J and L_T of every offered kind, means over points",
+          _kinded(_EVERY, "objective", problem=st.one_of(problems(), square_problems())), check_objective, kinds=_EVERY),
+    Check("gradient.reference", "gradient", "the gradient of the objective, through the responsibilities",
+          _kinded(_EVERY, "gradient", problem=st.one_of(problems(), square_problems())), check_gradient, kinds=_EVERY),
+    *_map_checks("entmax15"),
+    *_map_checks("sparsemax"),
 ]

@@ -8,10 +8,14 @@ In your own test file::
     def test_conformance(check):
         check()
 
-Each check becomes one test: it fails with the shrunk counterexample, and is skipped when
-the implementation does not provide that capability. Without writing a file::
+Each check becomes one test: it fails with the shrunk counterexample; it is skipped when
+the implementation does not provide that capability, and when the implementation refused
+some inputs (and was right on every other) it is skipped with the refusal as the reason,
+or fails with ``strict=True``. Without writing a file::
 
     KMEANS_RBF_TARGET=mypackage.adapters:MyKMeans pytest --pyargs kmeans_rbf.oracle.conformance
+
+(``KMEANS_RBF_STRICT=1`` makes refusals fail there.)
 """
 
 import atexit
@@ -21,12 +25,14 @@ import os
 import pytest
 
 from .checks import CHECKS
-from .runner import PROFILES, run_check
+from .runner import PROFILES, jsonable, run_check
 from .sandbox import Sandbox
+from .scale import SCALE_CHECKS
 
-__all__ = ["conformance_checks", "TARGET_VARIABLE"]
+__all__ = ["conformance_checks", "TARGET_VARIABLE", "STRICT_VARIABLE"]
 
 TARGET_VARIABLE = "KMEANS_RBF_TARGET"
+STRICT_VARIABLE = "KMEANS_RBF_STRICT"
 _SANDBOXES = {}
 
 
@@ -45,34 +51,32 @@ def _close_sandboxes():
 class ConformanceCheck:
     """One check of one implementation, run when called."""
 
-    def __init__(self, spec, check, max_examples, timeout):
-        self.spec, self.check, self.max_examples, self.timeout = spec, check, max_examples, timeout
+    def __init__(self, spec, check, max_examples, timeout, strict):
+        self.spec, self.check, self.max_examples, self.timeout, self.strict = spec, check, max_examples, timeout, strict
 
     def __call__(self):
-        sandbox = _sandbox(self.spec, self.timeout)
-        if self.check.capability not in sandbox.info["capabilities"]:
-            pytest.skip(f"{self.spec} does not provide {self.check.capability}")
-        result = run_check(self.check, sandbox, self.max_examples)
-        if result.status == "skipped":
-            pytest.skip(result.message)
-        if result.status == "failed":
-            from .runner import _jsonable
+        from .runner import _target
 
-            pytest.fail(
-                f"{self.check.id} ({self.check.description}): {result.message}\n"
-                f"counterexample (shrunk): {json.dumps(_jsonable(result.counterexample))}",
-                pytrace=False,
-            )
+        sandbox = _sandbox(self.spec, self.timeout)
+        if not self.check.applies(sandbox.info["capabilities"], _target(sandbox)):
+            pytest.skip(f"{self.spec} does not provide what {self.check.id} checks ({self.check.capability})")
+        result = run_check(self.check, sandbox, self.max_examples)
+        example = f"\ncounterexample: {json.dumps(jsonable(result.counterexample))}"
+        if result.status == "failed" or (result.status == "refused" and self.strict):
+            pytest.fail(f"{self.check.id} ({self.check.description}): {result.message}{example}", pytrace=False)
+        if result.status == "refused":
+            pytest.skip(f"{self.check.id}: {result.message}{example}")
 
     def __repr__(self):
         return f"{self.spec}::{self.check.id}"
 
 
-def conformance_checks(target=None, *, profile="ci", max_examples=None, timeout=10.0):
+def conformance_checks(target=None, *, profile="ci", max_examples=None, timeout=10.0, strict=None):
     """``pytest.mark.parametrize`` over every oracle check of ``target`` (argument ``check``).
 
-    ``target`` is ``module:attribute`` or a built-in adapter name; None reads the
-    environment variable ``KMEANS_RBF_TARGET`` (no target: one skipped test saying so).
+    ``target`` is ``module:attribute``, ``path/to/file.py:attribute`` or a built-in adapter
+    name; None reads the environment variable ``KMEANS_RBF_TARGET`` (no target: one skipped
+    test saying so). ``strict`` (default: ``$KMEANS_RBF_STRICT`` == "1") fails refusals.
     """
     spec = target or os.environ.get(TARGET_VARIABLE)
     if not spec:
@@ -81,6 +85,7 @@ def conformance_checks(target=None, *, profile="ci", max_examples=None, timeout=
             [pytest.param(None, marks=pytest.mark.skip(reason=f"set {TARGET_VARIABLE}=module:attribute"))],
             ids=["no-target"],
         )
+    strict = os.environ.get(STRICT_VARIABLE) == "1" if strict is None else strict
     examples = max_examples or PROFILES[profile]
-    cases = [ConformanceCheck(spec, check, examples, timeout) for check in CHECKS]
+    cases = [ConformanceCheck(spec, check, examples, timeout, strict) for check in CHECKS + SCALE_CHECKS]
     return pytest.mark.parametrize("check", cases, ids=[c.check.id for c in cases])

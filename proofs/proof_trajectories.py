@@ -15,7 +15,7 @@ smallest squared distances, m = the smallest margin along Lloyd's trajectory.
 * ties-break-trajectories, tied-fixed-point-unstable: D = 1, X = {0, 1, 2} in exact
   rationals; the tie dynamics reduce to w -> g(w) / T with g'(0) = 8 sqrt(2)/27.
 * monotone-collapse: an exact certificate (rational Lloyd fixed points, 30-digit soft fixed
-  points) of the counterexample recorded in tests/claims/test_trajectory_claims.py.
+  points) of the counterexample recorded in tests/claims/test_annealing.py.
 * anneal-coincident-centres: equal centres get equal responsibilities (both maps).
 """
 

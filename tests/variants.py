@@ -127,15 +127,26 @@ def _empty_cluster_nan(X, C):
 EMPTY_CLUSTER_NAN = variant("empty cluster's mean 0/0", lloyd_step=_empty_cluster_nan)
 
 
+def _scatter_means(X, r):
+    # The bug: weighted means as sums / max(mass, 1), or sums / mass with empty groups set to
+    # zero (torch_scatter.scatter_mean, index_add_ then where(count > 0)), so a centre
+    # without mass lands on the origin (seen in real libraries).
+    X = np.asarray(X, dtype=np.float64)
+    mass = r.sum(axis=0)
+    return np.where(mass[:, None] > 0, (r.T @ X) / np.where(mass > 0, mass, 1.0)[:, None], 0.0)
+
+
 def _empty_cluster_to_origin(X, C):
-    # The bug: sums / max(count, 1), so an empty cell's centre lands on the origin (seen in
-    # real libraries).
-    X, C = np.asarray(X, dtype=np.float64), np.asarray(C, dtype=np.float64)
-    r = np.eye(len(C))[reference.assign(X, C)]
-    return (r.T @ X) / np.maximum(r.sum(axis=0), 1.0)[:, None]
+    return _scatter_means(X, np.eye(len(C))[reference.assign(X, C)])
 
 
-EMPTY_CLUSTER_TO_ORIGIN = variant("empty cluster's centre sent to the origin", lloyd_step=_empty_cluster_to_origin)
+def _dead_centre_to_origin(X, C, temperature=None, kind="softmax"):
+    return _scatter_means(X, reference.responsibilities(X, C, temperature, kind))
+
+
+EMPTY_CLUSTER_TO_ORIGIN = variant(
+    "empty cluster's centre sent to the origin", lloyd_step=_empty_cluster_to_origin, soft_step=_dead_centre_to_origin
+)
 
 
 def _sums_not_means(X, C):
@@ -215,11 +226,20 @@ def _unshifted_softmax_free_energy(X, C, temperature=None, kind="softmax"):
         return float(np.mean(-temperature * np.log(e.sum(axis=1))))
 
 
+def _unshifted_softmax_soft_step(X, C, temperature=None, kind="softmax"):
+    if kind != "softmax":
+        return reference.soft_step(X, C, temperature, kind)
+    _, _, r = _naive_weights(X, C, temperature)
+    with np.errstate(divide="ignore", invalid="ignore"):  # NaN rows and 0/0, silently
+        return (r.T @ np.asarray(X, dtype=np.float64)) / r.sum(axis=0)[:, None]
+
+
 SOFTMAX_WITHOUT_SHIFT = variant(
     "softmax without the max-shift",
     responsibilities=_unshifted_softmax_responsibilities,
     objective=_unshifted_softmax_objective,
     free_energy=_unshifted_softmax_free_energy,
+    soft_step=_unshifted_softmax_soft_step,
 )
 
 _TEMPERATURE_FUNCTIONS = ("responsibilities", "objective", "free_energy", "gradient", "free_energy_gradient", "soft_step")
@@ -245,6 +265,10 @@ def _temperature_variant(name, transform):
 # The bug: T used as a precision, exp(-d T), or squared.
 TEMPERATURE_INVERTED = _temperature_variant("temperature applied as 1/T", lambda T: 1.0 / T)
 TEMPERATURE_SQUARED = _temperature_variant("temperature applied as T^2", lambda T: T * T)
+# The bug: the RBF width conversion T = 2 s^2 applied to a value that already was T (the
+# Gaussian exp(-d / (2 sigma^2)) with sigma^2 read as T): logits -d/(2T), every soft
+# function at 2T.
+TEMPERATURE_DOUBLED = _temperature_variant("logits -d/(2T): RBF width sigma^2 read as T", lambda T: 2 * T)
 
 
 def _unsquared_responsibilities(X, C, temperature=None, kind="hard"):
@@ -257,11 +281,30 @@ def _unsquared_responsibilities(X, C, temperature=None, kind="hard"):
 UNSQUARED_DISTANCES = variant("logits -||x - c|| / T", responsibilities=_unsquared_responsibilities)
 
 
-def _sparse_responsibilities(X, C, temperature=None, kind="hard"):
-    if kind != "entmax15":
+def _logits_plus_d_over_T(X, C, temperature=None, kind="hard"):
+    # The bug: logits +d/T (a sign lost between "distance" and "similarity").
+    if kind == "hard":
         return reference.responsibilities(X, C, temperature, kind)
     d = _d(X, C)
-    return reference.sparsemax(-(d - d.min(axis=1, keepdims=True)) / temperature)
+    return _soft(kind, (d - d.max(axis=1, keepdims=True)) / temperature)
+
+
+LOGITS_SIGN_FLIPPED = variant("logits +d/T", responsibilities=_logits_plus_d_over_T)
+
+
+def _entmax15_rows_by(entmax_map):
+    """A ``responsibilities`` whose entmax15 rows are ``entmax_map`` of the shifted logits."""
+
+    def responsibilities(X, C, temperature=None, kind="hard"):
+        if kind != "entmax15":
+            return reference.responsibilities(X, C, temperature, kind)
+        d = _d(X, C)
+        return entmax_map(-(d - d.min(axis=1, keepdims=True)) / temperature)
+
+    return responsibilities
+
+
+_sparse_responsibilities = _entmax15_rows_by(reference.sparsemax)
 
 
 def _sparse_objective(X, C, temperature=None, kind="hard"):
@@ -302,6 +345,21 @@ def _bisection_entmax15(Z):
 
 BISECTION_ENTMAX = variant("entmax15 by 8 bisection steps", entmax15=_bisection_entmax15)
 
+# The bug: the logits not scaled by alpha - 1 = 1/2 (the scaling of sparsemax, alpha = 2,
+# kept for alpha = 1.5): 1.5-entmax of 2z, the rows of half the temperature.
+ENTMAX_ALPHA2_SCALING = variant(
+    "entmax15 with the alpha=2 scaling", responsibilities=_entmax15_rows_by(lambda Z: reference.entmax15(2 * Z))
+)
+
+
+def _floored_entmax15(Z):
+    # The bug: a floor added to every probability "to keep logs finite", renormalised.
+    p = reference.entmax15(Z) + 1e-9
+    return p / p.sum(axis=-1, keepdims=True)
+
+
+ENTMAX_FLOORED = variant("entmax15 floored at 1e-9", responsibilities=_entmax15_rows_by(_floored_entmax15))
+
 
 def _entmax15_shifted_by_the_mean(Z):
     # The bug: shifts by the row mean, which is -inf when an entry is -inf.
@@ -317,12 +375,16 @@ ENTMAX_NAN_ON_MINUS_INF = variant("entmax15 shifted by the row mean", entmax15=_
 # --- objectives and free energy ------------------------------------------------------------
 
 
-def _summed_objective(X, C, temperature=None, kind="hard"):
-    # The bug: sum_i instead of (1/N) sum_i, for J and L_T alike.
-    return len(X) * reference.objective(X, C, temperature, kind)
+def _summed(function):
+    # The bug: sum_i instead of (1/N) sum_i.
+    def summed(X, C, *args, **kwargs):
+        return len(X) * function(X, C, *args, **kwargs)
+
+    return summed
 
 
-OBJECTIVE_SUMMED = variant("objective summed instead of averaged", objective=_summed_objective)
+# For J and L_T alike.
+OBJECTIVE_SUMMED = variant("objective summed instead of averaged", objective=_summed(reference.objective))
 
 
 def _free_energy_as_objective(X, C, temperature=None, kind="hard"):
@@ -386,6 +448,95 @@ def _soft_step_mirrored(X, C, temperature=None, kind="softmax"):
 
 
 SOFT_STEP_MIRRORED = variant("soft step of size N/n_k", soft_step=_soft_step_mirrored)
+
+# The bug: the gradients of the summed objective used with the step N/(2 n_k) of the mean
+# convention: every gradient step overshoots N-fold.
+GRADIENTS_SUMMED = variant(
+    "gradients of the summed objective",
+    gradient=_summed(reference.gradient),
+    free_energy_gradient=_summed(reference.free_energy_gradient),
+)
+
+
+def _soft_step_without_column_rescaling(X, C, temperature=None, kind="softmax"):
+    # The bug: the weighted mean of the plain responsibilities; where a whole column
+    # underflows, the centre "has no mass" and stays.
+    X, C = np.asarray(X, dtype=np.float64), np.asarray(C, dtype=np.float64)
+    r = reference.responsibilities(X, C, temperature, kind)
+    mass = r.sum(axis=0)
+    means = (r.T @ X) / np.where(mass > 0, mass, 1.0)[:, None]
+    return np.where(mass[:, None] > 0, means, C)
+
+
+SOFT_STEP_UNDERFLOWS = variant("soft step of the plain responsibilities", soft_step=_soft_step_without_column_rescaling)
+
+
+def _soft_step_reset_dead_units(X, C, temperature=None, kind="softmax"):
+    # The bug: a centre without mass re-initialised on a data point (a codebook reset in the
+    # style of VQ-VAE).
+    X = np.asarray(X, dtype=np.float64)
+    step = reference.soft_step(X, C, temperature, kind)
+    mass = reference.responsibilities(X, C, temperature, kind).sum(axis=0)
+    step[mass == 0] = X[0]
+    return step
+
+
+DEAD_CENTRE_RESET = variant("dead units reset to a data point", soft_step=_soft_step_reset_dead_units)
+
+
+def _soft_step_is_lloyds(X, C, temperature=None, kind="softmax"):
+    # The bug: a "soft" step that decides ties to the lowest index (argmax of r with hard
+    # assignment), i.e. Lloyd's step whatever T.
+    return reference.lloyd_step(X, C)
+
+
+SOFT_STEP_IS_LLOYDS = variant("soft step = Lloyd step, ties to the lowest index", soft_step=_soft_step_is_lloyds)
+
+
+def _soft_step_always_softmax(X, C, temperature=None, kind="softmax"):
+    # The bug: the kind argument is ignored and softmax is used for entmax15 too.
+    return reference.soft_step(X, C, temperature, "softmax")
+
+
+KIND_IGNORED = variant("kind ignored", soft_step=_soft_step_always_softmax)
+
+
+# --- annealing and trajectories ------------------------------------------------------------
+
+
+def _anneal_pruning_dead_units(X, C0, temperatures, kind="softmax", steps_per_temperature=1):
+    # The bug: a centre that once had zero mass is pruned (frozen and excluded) for good.
+    X, C = np.asarray(X, dtype=np.float64), np.asarray(C0, dtype=np.float64).copy()
+    alive = np.ones(len(C), dtype=bool)
+    trajectory = [C.copy()]
+    for temperature in temperatures:
+        for _ in range(steps_per_temperature):
+            r = reference.responsibilities(X, C[alive], temperature, kind)
+            alive_indices = np.flatnonzero(alive)
+            mass = r.sum(axis=0)
+            C[alive_indices[mass > 0]] = (r.T @ X)[mass > 0] / mass[mass > 0][:, None]
+            alive[alive_indices[mass == 0]] = False
+            trajectory.append(C.copy())
+    return np.stack(trajectory)
+
+
+DEAD_CENTRES_PRUNED = variant("dead units pruned for good", anneal=_anneal_pruning_dead_units)
+
+
+def _anneal_at_the_first_temperature(X, C0, temperatures, kind="softmax", steps_per_temperature=1):
+    # The bug: the schedule is read once, T = temperatures[0] is used for every step.
+    return reference.anneal(X, C0, [temperatures[0]] * len(temperatures), kind, steps_per_temperature)
+
+
+ANNEAL_IGNORES_THE_SCHEDULE = variant("anneal ignores the schedule", anneal=_anneal_at_the_first_temperature)
+
+
+def _anneal_last_state_only(X, C0, temperatures, kind="softmax", steps_per_temperature=1):
+    # The bug: the function returns the final centres instead of the whole trajectory.
+    return reference.anneal(X, C0, temperatures, kind, steps_per_temperature)[-1]
+
+
+ANNEAL_RETURNS_THE_LAST_STATE = variant("anneal returns the last state", anneal=_anneal_last_state_only)
 
 
 # --- correct but different: every oracle check must pass on these ------------------------

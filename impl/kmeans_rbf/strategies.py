@@ -15,6 +15,10 @@ Geometries of ``datasets``:
 * ``"duplicates"``: few distinct points, each repeated;
 * ``"degenerate"``: all points equal, or all on one line through the origin.
 
+Problems at the low temperatures where the maps become exact (``problems_below_the_margin``,
+``problems_with_a_dead_centre``) reject what a float64 implementation cannot resolve: a
+margin or regret must be at least 1e3 times the tolerance of the distances.
+
 Examples
 --------
 >>> from hypothesis import given
@@ -28,9 +32,21 @@ Examples
 """
 
 import numpy as np
+from hypothesis import assume
 from hypothesis import strategies as st
 
-__all__ = ["GEOMETRIES", "datasets", "centres", "temperatures", "problems"]
+from . import reference
+from .tolerances import tolerance
+
+__all__ = [
+    "GEOMETRIES",
+    "datasets",
+    "centres",
+    "temperatures",
+    "problems",
+    "problems_below_the_margin",
+    "problems_with_a_dead_centre",
+]
 
 GEOMETRIES = ("uniform", "separated", "overlapping", "grid", "duplicates", "degenerate")
 
@@ -117,3 +133,59 @@ def problems(draw, *, data=datasets(), n_clusters=st.integers(1, 5), temperature
     X = draw(data) if isinstance(data, st.SearchStrategy) else np.asarray(data, dtype=np.float64)
     C = draw(centres(X, n_clusters=n_clusters))
     return X, C, _value(draw, temperature)
+
+
+def _resolvable(gap, d):
+    # Every float64 implementation's distances lie within tolerance(float64) * max d of the
+    # reference's (tolerances.error_bounds["squared_distances"]); a gap 1e3 times larger is
+    # seen by all of them to within 0.1 %.
+    return gap >= 1e3 * tolerance(np.float64) * float(d.max())
+
+
+@st.composite
+def problems_below_the_margin(
+    draw,
+    *,
+    data=datasets(),
+    n_clusters=st.integers(1, 5),
+    temperature=temperatures(),
+    fraction=st.floats(1e-3, 0.99),
+):
+    """``(X, C, T, m)``: a problem at ``T = fraction * m / 2``, below half its margin m.
+
+    ``m = min_i (d_i(2) - d_i(1))`` is the smallest margin over the data
+    (``reference.margins``); below ``m / 2`` every entmax-1.5 row is exactly one-hot (claim
+    ``entmax-exact-below-margin``). A tied nearest centre (``m = 0``: no temperature is
+    below it) or an unresolvable margin is rejected. With one centre ``m = inf``, every
+    row is one-hot at every T, and the drawn ``temperature`` is kept.
+    """
+    X, C, T = draw(problems(data=data, n_clusters=n_clusters, temperature=temperature))
+    d = reference._squared_distances(X, C)
+    margin = float(np.min(reference._margins(d)))
+    assume(margin > 0)
+    if np.isinf(margin):
+        return X, C, T, margin
+    assume(_resolvable(margin, d))
+    return X, C, _value(draw, fraction) * margin / 2, margin
+
+
+@st.composite
+def problems_with_a_dead_centre(draw, *, data=datasets(), n_clusters=st.integers(1, 4), fraction=st.floats(1e-3, 0.99)):
+    """``(X, C, T, k)``: centre k is nobody's nearest, and T is below half its least regret.
+
+    ``n_clusters`` centres are drawn by ``centres``; centre k is inserted among them at a
+    point of the data's box stretched to ``[-1, 2]`` times its sides (plus one), so C has
+    ``n_clusters + 1`` rows. Its least regret ``rho = min_i (d_ik - min_{l != k} d_il)``
+    must be positive and resolvable, and ``T = fraction * rho / 2``: at such T centre k
+    has no entmax-1.5 mass (claim ``dead-centres``).
+    """
+    X = draw(data) if isinstance(data, st.SearchStrategy) else np.asarray(data, dtype=np.float64)
+    C = draw(centres(X, n_clusters=n_clusters))
+    low, high = X.min(axis=0), X.max(axis=0)
+    unit = _coordinates(draw, (X.shape[1],), -1.0, 2.0)
+    k = draw(st.integers(0, len(C)))
+    C = np.insert(C, k, low + unit * (high - low + 1.0), axis=0)
+    d = reference._squared_distances(X, C)
+    least_regret = float(np.min(d[:, k] - np.delete(d, k, axis=1).min(axis=1)))
+    assume(least_regret > 0 and _resolvable(least_regret, d))
+    return X, C, _value(draw, fraction) * least_regret / 2, k

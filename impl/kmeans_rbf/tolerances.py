@@ -33,6 +33,7 @@ __all__ = [
     "unit_roundoff",
     "condition_of_responsibilities",
     "error_bounds",
+    "decision_band",
 ]
 
 # Unit roundoff u = 2^-p of each dtype (p = significand bits incl. the implicit one).
@@ -180,3 +181,23 @@ def error_bounds(X, C, temperature, kind, dtype):
         "soft_step": step,
         "lloyd_step": step,
     }
+
+
+def decision_band(d, temperature):
+    """Relative width of the band around a threshold of the maps in which rounding decides.
+
+    Whether an entry is in the entmax-1.5 support, or a row is one-hot, is decided by
+    comparing ``u_k = z_k / 2`` with the threshold tau. The computed logits carry an
+    absolute error of a few units of roundoff times ``1 + (d_ik + min_l d_il) / T`` (the
+    regret ``d_ik - min_l d_il`` is a difference of two rounded distances, then divided by
+    T), and tau a few units of roundoff (it is built from u clipped to [-1, 0]). The band is
+    the float64 entry of the table (256 u, which bounds the summation-order differences of
+    the implementations as well) times ``1 + 2 max d / T``: a case within the band of a
+    threshold is not decided by a property; everything outside it must be exact.
+
+    Examples
+    --------
+    >>> decision_band(np.array([[0.0, 1.0]]), 0.5) == tolerance(np.float64, 5.0)
+    True
+    """
+    return tolerance(np.float64, 1.0 + 2.0 * float(np.max(d)) / temperature)

@@ -1,9 +1,10 @@
 """The mixture model (kmeans_rbf.probabilistic and its torch mirror): toy cases, torch
 against the reference, dtypes and devices, autograd, edge and bad input.
 
-The claims of the probabilistic view are tested in tests/claims/test_probabilistic_claims.py;
-this module checks the implementations themselves. Hand-computed values are worked out in
-the comment beside them and compared with the float64 entry of the tolerance table.
+The claims of the probabilistic view are tested in tests/claims/test_truncated_em.py,
+test_full_em.py and test_deterministic_annealing.py; this module checks the
+implementations themselves. Hand-computed values are worked out in the comment beside them
+and compared with the float64 entry of the tolerance table.
 """
 
 import math

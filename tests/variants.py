@@ -25,6 +25,7 @@ import types
 import numpy as np
 
 from kmeans_rbf import probabilistic, reference
+from kmeans_rbf.backends import is_tensor
 
 _BASE = {name: getattr(reference, name) for name in reference.__all__}
 _BASE.update({name: getattr(probabilistic, name) for name in probabilistic.__all__})
@@ -537,6 +538,129 @@ def _anneal_last_state_only(X, C0, temperatures, kind="softmax", steps_per_tempe
 
 
 ANNEAL_RETURNS_THE_LAST_STATE = variant("anneal returns the last state", anneal=_anneal_last_state_only)
+
+
+# --- the mixture and annealing (kmeans_rbf.probabilistic) ---------------------------------
+
+
+def _em_step_without_renormalising(X, means, variance, n_nearest):
+    # The bug: the posterior restricted to K_i but not renormalised on it, so each point
+    # weighs by its full-posterior mass on K_i (< 1) instead of 1.
+    X, means = np.asarray(X, dtype=np.float64), np.asarray(means, dtype=np.float64)
+    d = _d(X, means)
+    q = np.where(probabilistic._in_nearest(d, n_nearest), reference.responsibilities(X, means, 2 * variance, "softmax"), 0.0)
+    new_means = reference._weighted_means(X, means, q)
+    return new_means, float(np.sum(q * _d(X, new_means))) / X.size
+
+
+POSTERIOR_NOT_RENORMALISED = variant("q not renormalised", truncated_em_step=_em_step_without_renormalising)
+
+
+def _em_step_means_over_n(X, means, variance, n_nearest):
+    # The bug: the M-step means divided by the number of points N instead of the mass n_k.
+    X = np.asarray(X, dtype=np.float64)
+    q = probabilistic.truncated_posterior(X, means, variance, n_nearest)
+    new_means = q.T @ X / len(X)
+    return new_means, float(np.sum(q * _d(X, new_means))) / X.size
+
+
+EM_MEANS_OVER_N = variant("means over N", truncated_em_step=_em_step_means_over_n)
+
+
+def _em_step_variance_at_the_old_means(X, means, variance, n_nearest):
+    # The bug: the variance update computed with the distances to the old means.
+    X = np.asarray(X, dtype=np.float64)
+    new_means, _ = probabilistic.truncated_em_step(X, means, variance, n_nearest)
+    q = probabilistic.truncated_posterior(X, means, variance, n_nearest)
+    return new_means, float(np.sum(q * _d(X, means))) / X.size
+
+
+VARIANCE_AT_THE_OLD_MEANS = variant("variance at old means", truncated_em_step=_em_step_variance_at_the_old_means)
+
+
+def _exponent_without_the_half(function):
+    # The bug: the component density written exp(-d / sigma^2): the E-step (and everything
+    # downstream) then sees the variance sigma^2 / 2.
+    def wrong(X, means, variance, *args):
+        return function(X, means, variance / 2, *args)
+
+    return wrong
+
+
+EXPONENT_WITHOUT_THE_HALF = variant(
+    "exp(-d / sigma^2)",
+    truncated_posterior=_exponent_without_the_half(probabilistic.truncated_posterior),
+    truncated_em_step=_exponent_without_the_half(probabilistic.truncated_em_step),
+)
+
+
+def _free_energy_normaliser_without_d(X, means, variance, n_nearest):
+    # The bug: the normaliser of the D-dimensional Gaussian written as -(1/2) log(2 pi s).
+    D = np.shape(X)[1]
+    return probabilistic.truncated_free_energy(X, means, variance, n_nearest) + 0.5 * (D - 1) * np.log(2 * np.pi * variance)
+
+
+NORMALISER_WITHOUT_D = variant("normaliser without D", truncated_free_energy=_free_energy_normaliser_without_d)
+
+
+def _log_likelihood_without_prior(X, means, variance):
+    # The bug: the mixture density summed without the prior 1/K.
+    return probabilistic.log_likelihood(X, means, variance) + np.log(len(means))
+
+
+LIKELIHOOD_WITHOUT_PRIOR = variant("no prior 1/K", log_likelihood=_log_likelihood_without_prior)
+
+
+def _soft_step_with_rbf_activations(X, C, temperature=None, kind="softmax"):
+    # The bug: centres weighted by the raw RBF activations exp(-d/T), not normalised per
+    # point into responsibilities (computed per column in the log domain, so it is defined).
+    X = np.asarray(X, dtype=np.float64)
+    d = _d(X, C)
+    w = np.exp(-(d - d.min(axis=0)) / temperature)
+    return w.T @ X / w.sum(axis=0)[:, None]
+
+
+SOFT_STEP_WITH_RBF_ACTIVATIONS = variant("RBF activations", soft_step=_soft_step_with_rbf_activations)
+
+
+def _free_energy_without_t(X, C, temperature=None, kind="softmax"):
+    # The bug: the free energy without its factor T, -(1/N) sum_i log sum_k exp(-d_ik / T).
+    # Computed by torch on tensors (the checks that differentiate it with autograd pass
+    # tensors), by the reference otherwise.
+    if is_tensor(C):
+        from kmeans_rbf import torch as krbf_torch
+
+        return krbf_torch.free_energy(X, C, temperature, kind) / temperature
+    return reference.free_energy(X, C, temperature, kind) / temperature
+
+
+FREE_ENERGY_WITHOUT_T = variant("free energy without its factor T", free_energy=_free_energy_without_t)
+
+
+def _critical_temperature_not_centred(X):
+    # The bug: the second-moment matrix about the origin, X^T X / N, instead of the covariance.
+    X = np.asarray(X, dtype=np.float64)
+    return 2.0 * float(np.linalg.eigvalsh(X.T @ X / len(X))[-1])
+
+
+COVARIANCE_NOT_CENTRED = variant("covariance not centred", critical_temperature=_critical_temperature_not_centred)
+
+
+def _critical_temperature_unbiased(X):
+    # The bug: np.cov's default normalisation N - 1.
+    X = np.asarray(X, dtype=np.float64)
+    return 2.0 * float(np.linalg.eigvalsh(np.atleast_2d(np.cov(X, rowvar=False)))[-1])
+
+
+COVARIANCE_OVER_N_MINUS_1 = variant("covariance over N - 1", critical_temperature=_critical_temperature_unbiased)
+
+
+def _critical_temperature_of_the_variance(X):
+    # The bug: T and sigma^2 mixed up, T_c = lambda_max (the threshold in sigma^2).
+    return probabilistic.critical_temperature(X) / 2
+
+
+CRITICAL_TEMPERATURE_OF_THE_VARIANCE = variant("T_c = lambda_max", critical_temperature=_critical_temperature_of_the_variance)
 
 
 # --- correct but different: every oracle check must pass on these ------------------------

@@ -19,6 +19,11 @@ which are insensitive). Hence the condition
 
 The gradient of the RBF objective goes through the map a second time (``J a`` with
 ``a = d/T``), which multiplies the scale of the result by kappa as well.
+
+For the mixture of ``kmeans_rbf.probabilistic`` (whose free energies are compared with
+closed forms computed from other float64 results), ``log_normaliser_scale`` and
+``truncated_free_energy_scale`` are the scales of its log-normaliser and of its truncated
+free energy.
 """
 
 from dataclasses import dataclass
@@ -34,6 +39,8 @@ __all__ = [
     "condition_of_responsibilities",
     "error_bounds",
     "decision_band",
+    "log_normaliser_scale",
+    "truncated_free_energy_scale",
 ]
 
 # Unit roundoff u = 2^-p of each dtype (p = significand bits incl. the implicit one).
@@ -201,3 +208,73 @@ def decision_band(d, temperature):
     True
     """
     return tolerance(np.float64, 1.0 + 2.0 * float(np.max(d)) / temperature)
+
+
+# --- the mixture (kmeans_rbf.probabilistic) ------------------------------------------------
+
+
+def log_normaliser_scale(n_means, n_features, variance):
+    """The scale of the mixture's ``-log K - (D/2) log(2 pi e sigma^2)``: its terms' sizes.
+
+    ``log K + (D/2) (|log(2 pi sigma^2)| + 1)``: each logarithm is rounded once, so
+    ``tolerance(float64) * log_normaliser_scale(K, D, sigma^2)`` bounds the rounding of
+    the computed normaliser (and of ``-log K - (D/2) log(2 pi sigma^2)``).
+
+    Parameters
+    ----------
+    n_means : int, K.
+    n_features : int, D.
+    variance : float > 0, the shared sigma^2.
+
+    Returns
+    -------
+    scale : float
+
+    Examples
+    --------
+    >>> round(log_normaliser_scale(1, 2, 1 / (2 * np.pi)), 12)   # log 1 + (2/2)(|log 1| + 1)
+    1.0
+    """
+    return float(np.log(n_means) + 0.5 * n_features * (abs(np.log(2 * np.pi * variance)) + 1.0))
+
+
+def truncated_free_energy_scale(X, means, variance, n_nearest):
+    """The size of the terms whose rounding makes up the error of a computed free energy.
+
+    ``F = normaliser + mean_i [log sum_{K_i} exp(logits) - min_k d_ik / (2 s)]``
+    (``probabilistic.truncated_free_energy``, ``s = sigma^2``): the normaliser
+    (``log_normaliser_scale``), the distances over 2s, the log of at most n_nearest terms;
+    and, since the parameters themselves are rounded results of a previous step, F's
+    sensitivity to a relative change u of them: ``|dF/dmu| |mu| <= reach * spread / s``
+    and ``|dF/ds| s <= D``. ``tolerance(float64) * scale`` bounds the error of F.
+
+    Parameters
+    ----------
+    X : array_like, shape (N, D)
+    means : array_like, shape (K, D)
+    variance : float > 0, the shared sigma^2.
+    n_nearest : int, the size of each K_i.
+
+    Returns
+    -------
+    scale : float
+
+    Examples
+    --------
+    >>> X = [[0.0], [2.0]]      # d max 4, reach 2, spread 2: 1.7655 + (4 + 8) / 1 + 0 + 1
+    >>> round(truncated_free_energy_scale(X, X, 0.5, 1), 4)
+    14.7655
+    """
+    from . import reference
+
+    X, means = np.asarray(X, dtype=np.float64), np.asarray(means, dtype=np.float64)
+    d = reference._squared_distances(X, means)
+    reach = float(np.max(np.abs(means[None, :, :] - X[:, None, :])))
+    spread = max(float(np.max(np.abs(X))), float(np.max(np.abs(means))))
+    D = X.shape[1]
+    return float(
+        log_normaliser_scale(len(means), D, variance)
+        + (float(d.max()) + 2 * D * reach * spread) / (2 * variance)
+        + np.log(n_nearest)
+        + D
+    )

@@ -25,20 +25,37 @@ import types
 import numpy as np
 
 from kmeans_rbf import probabilistic, reference
+from kmeans_rbf import torch as krbf_torch
 from kmeans_rbf.backends import is_tensor
 
 _BASE = {name: getattr(reference, name) for name in reference.__all__}
 _BASE.update({name: getattr(probabilistic, name) for name in probabilistic.__all__})
 
 
-def variant(name, *, dtype=np.float64, **replacements):
+def _composites_of(parts):
+    """The composites ``variant`` rebuilds on replaced parts: kmeans on lloyd_step,
+    kmeans_fit on kmeans and assign, anneal on soft_step."""
+    built = set()
+    if "lloyd_step" in parts:
+        built |= {"kmeans", "kmeans_fit"}
+    if {"assign", "kmeans"} & set(parts):
+        built.add("kmeans_fit")
+    if "soft_step" in parts:
+        built.add("anneal")
+    return built
+
+
+def variant(name, *, dtype=np.float64, attributes=None, **replacements):
     """The reference with the functions in ``replacements`` replaced; ``name`` says how.
 
     ``dtype`` is the precision the variant computes in (the oracle reads it to set its
-    allowances).
+    allowances); ``attributes`` are further adapter attributes (``kinds``, ``tensors``,
+    ``device``).
     """
     functions = {**_BASE, **replacements}
-    implementation = types.SimpleNamespace(name=name, dtype=dtype, **functions)
+    implementation = types.SimpleNamespace(name=name, dtype=dtype, **(attributes or {}), **functions)
+    # What differs from the reference: the replacements and the composites built on them.
+    implementation.replaced = set(replacements) | _composites_of(replacements)
     if "kmeans" not in replacements:
 
         def kmeans(X, C0, n_iter):
@@ -48,6 +65,15 @@ def variant(name, *, dtype=np.float64, **replacements):
             return C
 
         implementation.kmeans = kmeans
+    if "kmeans_fit" not in replacements:
+
+        def kmeans_fit(X, C0, n_iter):
+            # The oracle's protocol: centres, the labels of those centres, the inertia (a sum).
+            C = implementation.kmeans(X, C0, n_iter)
+            labels = implementation.assign(X, C)
+            return C, labels, float(_d(X, C)[np.arange(len(labels)), labels].sum())
+
+        implementation.kmeans_fit = kmeans_fit
     if "anneal" not in replacements:
 
         def anneal(X, C0, temperatures, kind="softmax", steps_per_temperature=1):
@@ -663,6 +689,296 @@ def _critical_temperature_of_the_variance(X):
 CRITICAL_TEMPERATURE_OF_THE_VARIANCE = variant("T_c = lambda_max", critical_temperature=_critical_temperature_of_the_variance)
 
 
+# --- the oracle zoo: scale, cancellation, near-ties, shapes, refusals, mutation -----------
+
+
+def _expansion(X, C, dtype):
+    """``|x|^2 - 2 x.c + |c|^2`` in ``dtype``, from the origin (what BLAS-based code does)."""
+    X, C = np.asarray(X, dtype=dtype), np.asarray(C, dtype=dtype)
+    return (X * X).sum(axis=1)[:, None] - 2 * X @ C.T + (C * C).sum(axis=1)[None, :]
+
+
+def _expansion_assign(dtype):
+    def assign(X, C):
+        # The bug: the expansion far from the origin loses u |x|^2: farther centres win.
+        return np.argmin(_expansion(X, C, dtype), axis=1)
+
+    return assign
+
+
+def _expansion_lloyd_step(dtype):
+    def lloyd_step(X, C):
+        return _cell_means(X, C, _expansion_assign(dtype)(X, C)).astype(dtype)
+
+    return lloyd_step
+
+
+EXPANSION_FLOAT64 = variant(
+    "distances by expansion in float64, not centred",
+    assign=_expansion_assign(np.float64),
+    lloyd_step=_expansion_lloyd_step(np.float64),
+)
+EXPANSION_FLOAT32 = variant(
+    "distances by expansion in float32, not centred",
+    dtype=np.float32,
+    assign=_expansion_assign(np.float32),
+    lloyd_step=_expansion_lloyd_step(np.float32),
+)
+
+
+def _cdist_responsibilities(X, C, temperature=None, kind="hard"):
+    # The bug: torch.cdist switches to the matrix-product formula above 25 points, which
+    # loses u |x|^2 far from the origin; squared and divided by T, that moves the logits.
+    import torch
+
+    d = torch.cdist(torch.as_tensor(np.asarray(X, dtype=np.float64)), torch.as_tensor(np.asarray(C, dtype=np.float64))) ** 2
+    z = -(d - d.min(dim=1, keepdim=True).values) / temperature
+    if kind == "softmax":
+        return torch.softmax(z, dim=1).numpy()
+    if kind == "hard":
+        return np.eye(len(C))[d.argmin(dim=1).numpy()]
+    return getattr(reference, kind)(z.numpy())
+
+
+CDIST_SOFT_KMEANS = variant("squared torch.cdist for the distances", responsibilities=_cdist_responsibilities)
+
+
+def _eps_distances(X, C):
+    # The bug: torch's pairwise_distance adds eps = 1e-6 to every difference (x - c + eps),
+    # which biases the distances by 2 eps sum(x - c) and decides near-ties wrongly.
+    X, C = np.asarray(X, dtype=np.float64), np.asarray(C, dtype=np.float64)
+    return np.sum((X[:, None, :] - C[None, :, :] + 1e-6) ** 2, axis=2)
+
+
+EPS_IN_DISTANCES = variant(
+    "eps = 1e-6 added to every difference",
+    assign=lambda X, C: np.argmin(_eps_distances(X, C), axis=1),
+    lloyd_step=lambda X, C: _cell_means(X, C, np.argmin(_eps_distances(X, C), axis=1)),
+)
+
+
+def _responsibilities_transposed_when_square(X, C, temperature=None, kind="hard"):
+    # The bug: normalises over axis 0 (the points) when the matrix is square: a transposed
+    # layout "fixed" for the case where the shapes happen to agree.
+    if kind == "hard" or len(X) != len(C):
+        return reference.responsibilities(X, C, temperature, kind)
+    z = -reference.squared_distances(X, C) / temperature
+    return getattr(reference, kind)((z - z.max(axis=0, keepdims=True)).T).T
+
+
+WRONG_AXIS_WHEN_SQUARE = variant("normalised over the points when N == K", responsibilities=_responsibilities_transposed_when_square)
+
+
+def _no_update_with_an_empty_cluster(X, C):
+    # The bug: gives up the whole step when a cluster is empty (returns C unchanged).
+    if len(np.unique(reference.assign(X, C))) < len(C):
+        return np.array(C, dtype=np.float64)
+    return reference.lloyd_step(X, C)
+
+
+NO_UPDATE_WITH_AN_EMPTY_CLUSTER = variant("no centre updated when one cluster is empty", lloyd_step=_no_update_with_an_empty_cluster)
+
+
+def _refusing_one_centre(function):
+    def refusing(X, C, *args, **kwargs):
+        if len(C) == 1:
+            raise ValueError("n_clusters must be at least 2")
+        return function(X, C, *args, **kwargs)
+
+    return refusing
+
+
+# The bug: refuses K = 1 (a documented limitation), and returns NaN for empty clusters; a
+# refusal must not hide the NaN.
+REFUSES_ONE_CENTRE_NAN_ON_EMPTY = variant(
+    "refuses K = 1; empty cluster 0/0",
+    assign=_refusing_one_centre(reference.assign),
+    lloyd_step=_refusing_one_centre(_empty_cluster_nan),
+)
+
+
+def _squeezed_lloyd_step(X, C):
+    # The bug: refuses K > N, and squeezes the result, which loses the feature axis when D == 1.
+    if len(C) > len(X):
+        raise ValueError("n_samples must be >= n_clusters")
+    return np.squeeze(reference.lloyd_step(X, C))
+
+
+REFUSES_MORE_CENTRES_SQUEEZES_ONE_FEATURE = variant("refuses K > N; squeezes D = 1", lloyd_step=_squeezed_lloyd_step)
+
+
+def _lloyd_step_in_place(X, C):
+    # The bug: writes the new centres into the caller's array.
+    C[...] = reference.lloyd_step(X, C)
+    return C
+
+
+MUTATES_CENTRES = variant("Lloyd step written into C", lloyd_step=_lloyd_step_in_place)
+
+
+def _entmax15_in_place(Z):
+    # The bug: subtracts the row maximum in place, changing the caller's logits.
+    Z -= Z.max(axis=-1, keepdims=True)
+    return reference.entmax15(Z)
+
+
+MUTATES_LOGITS = variant("logits shifted in place", entmax15=_entmax15_in_place)
+
+
+def _labels_before_the_last_update(X, C0, n_iter):
+    # The bug: returns the labels that produced the last update, not those of the final centres.
+    C, labels = np.asarray(C0, dtype=np.float64), reference.assign(X, C0)
+    for _ in range(n_iter):
+        labels = reference.assign(X, C)
+        C = reference.lloyd_step(X, C)
+    return C, labels, float(_d(X, C)[np.arange(len(labels)), labels].sum())
+
+
+LABELS_BEFORE_THE_LAST_UPDATE = variant("labels of the centres before the last update", kmeans_fit=_labels_before_the_last_update)
+
+
+def _inertia_as_a_mean(X, C0, n_iter):
+    # The bug: the inertia as a mean over points, where a sum is documented.
+    C = reference.kmeans(X, C0, n_iter)
+    labels = reference.assign(X, C)
+    return C, labels, float(_d(X, C)[np.arange(len(labels)), labels].mean())
+
+
+INERTIA_AS_A_MEAN = variant("inertia averaged instead of summed", kmeans_fit=_inertia_as_a_mean)
+
+
+def _at_least_one_iteration(X, C0, n_iter):
+    # The bug: range(max(n_iter, 1)): asked for no iteration, runs one.
+    return reference.kmeans(X, C0, max(n_iter, 1))
+
+
+ZERO_ITERATIONS_RUN_ONE = variant("n_iter = 0 runs one step", kmeans=_at_least_one_iteration)
+
+
+def _restart_at_the_mean_on_empty(X, C0, n_iter):
+    # The bug: when a cluster empties mid-run, every centre restarts at the data mean.
+    C = np.asarray(C0, dtype=np.float64)
+    for _ in range(n_iter):
+        if len(np.unique(reference.assign(X, C))) < len(C):
+            C = np.repeat(np.mean(X, axis=0, keepdims=True), len(C), axis=0)
+        C = reference.lloyd_step(X, C)
+    return C
+
+
+RESTARTS_WHEN_A_CLUSTER_EMPTIES = variant("all centres reset to the mean when one empties", kmeans=_restart_at_the_mean_on_empty)
+
+
+def _soft_step_unnormalised(X, C, temperature=None, kind="softmax"):
+    # The bug: sum_i r_ik x_i without dividing by n_k.
+    r = reference.responsibilities(X, C, temperature, kind)
+    return r.T @ np.asarray(X, dtype=np.float64)
+
+
+SOFT_STEP_UNNORMALISED = variant("soft step without dividing by n_k", soft_step=_soft_step_unnormalised)
+
+
+def _sparsemax_off_by_one(Z):
+    # The bug: the threshold (cumsum - 1) / (k + 1) instead of / k.
+    Z = np.asarray(Z, dtype=np.float64)
+    u = Z - Z.max(axis=-1, keepdims=True)
+    u_sorted = -np.sort(-u, axis=-1)
+    k = np.arange(1, u.shape[-1] + 1)
+    tau_k = (np.cumsum(u_sorted, axis=-1) - 1) / (k + 1)
+    support = np.sum(tau_k < u_sorted, axis=-1, keepdims=True)
+    tau = np.take_along_axis(tau_k, support - 1, axis=-1)
+    return np.maximum(u - tau, 0.0)
+
+
+SPARSEMAX_OFF_BY_ONE = variant("sparsemax threshold over k + 1", sparsemax=_sparsemax_off_by_one)
+ENTMAX_FOR_SPARSEMAX = variant("entmax15 in place of sparsemax", sparsemax=reference.entmax15)
+
+
+def _entmax15_ignoring_the_axis(Z, dim=-1):
+    # The bug: accepts dim and ignores it (always the last axis).
+    return reference.entmax15(Z)
+
+
+AXIS_IGNORED = variant("entmax15(Z, dim) on the last axis whatever dim", entmax15=_entmax15_ignoring_the_axis)
+
+
+def _float16_softmax_responsibilities(X, C, temperature=None, kind="hard"):
+    # The bug: exp(-d/T) computed in float16 without the shift: underflows to 0/0 below
+    # e^-17, so any temperature well below the distances gives NaN.
+    if kind != "softmax":
+        return reference.responsibilities(X, C, temperature, kind).astype(np.float16)
+    with np.errstate(under="ignore", invalid="ignore", over="ignore", divide="ignore"):
+        e = np.exp((-_d(X, C) / temperature).astype(np.float16))
+        return e / e.sum(axis=1, keepdims=True)
+
+
+FLOAT16_WITHOUT_SHIFT = variant(
+    "float16 softmax without the shift", dtype=np.float16, responsibilities=_float16_softmax_responsibilities,
+    attributes={"kinds": {"responsibilities": ("softmax",)}},
+)
+
+
+def _features_in_one_tile(X, C):
+    # The bug: a tiled kernel that reads only the first tile of 512 features.
+    return reference.assign(np.asarray(X)[:, :512], np.asarray(C)[:, :512])
+
+
+FEATURES_BEYOND_ONE_TILE_IGNORED = variant("features beyond 512 ignored", assign=_features_in_one_tile)
+
+
+def _chunks_without_the_tail(X, C):
+    # The bug: points in chunks of 1024, the last partial chunk forgotten (labels 0 there).
+    labels = np.zeros(len(X), dtype=np.int64)
+    whole = len(X) // 1024 * 1024
+    if whole:
+        labels[:whole] = reference.assign(np.asarray(X)[:whole], C)
+    return labels if whole else reference.assign(X, C)
+
+
+LAST_CHUNK_DROPPED = variant("the last partial chunk of 1024 points is not assigned", assign=_chunks_without_the_tail)
+
+
+def _gradient_wrong_sign(X, C, temperature=None, kind="hard"):
+    # The bug: d||x - c||^2/dc taken as 2 (x - c).
+    return -reference.gradient(X, C, temperature, kind)
+
+
+GRADIENT_WRONG_SIGN = variant("gradient with the wrong sign", gradient=_gradient_wrong_sign)
+
+
+def _objective_unsquared(X, C, temperature=None, kind="hard"):
+    # The bug: J from distances, not squared distances.
+    if kind != "hard":
+        return reference.objective(X, C, temperature, kind)
+    return float(np.mean(np.sqrt(_d(X, C).min(axis=1))))
+
+
+OBJECTIVE_UNSQUARED = variant("J of unsquared distances", objective=_objective_unsquared)
+
+
+def _tensor_variant(name, dtype, **replacements):
+    """kmeans_rbf.torch as a tensor adapter (the oracle sends tensors), some functions replaced."""
+    from kmeans_rbf import torch as krbf_torch
+
+    functions = {f: getattr(krbf_torch, f) for f in ("assign", "lloyd_step", "kmeans", "responsibilities",
+                                                     "soft_step", "objective", "gradient", "entmax15", "sparsemax")}
+    functions.update(replacements)
+    return types.SimpleNamespace(name=name, dtype=dtype, tensors=True, device="cpu", replaced=set(functions), **functions)
+
+
+def _float32_result(function):
+    def wrapped(*args):
+        return function(*args).float()
+
+    return wrapped
+
+
+# The bug: a tensor library that returns float32 whatever the input dtype.
+TENSOR_RESULT_IN_FLOAT32 = _tensor_variant(
+    "float32 results for float64 tensors", "float64", lloyd_step=_float32_result(krbf_torch.lloyd_step)
+)
+
+
+
 # --- correct but different: every oracle check must pass on these ------------------------
 
 
@@ -710,3 +1026,98 @@ FLOAT32_ARITHMETIC = variant(
     assign=_float32_assign,
     lloyd_step=_float32_lloyd_step,
 )
+
+
+def _centred_expansion_assign(dtype):
+    def assign(X, C):
+        # The expansion on data centred at its mean, in the dtype, then every row whose two
+        # smallest distances are within the expansion's error bound re-decided exactly from
+        # the differences in float64 (X and C hold dtype values, exact in float64).
+        X, C = np.asarray(X, dtype=dtype), np.asarray(C, dtype=dtype)
+        mean = X.mean(axis=0)
+        Xc, Cc = X - mean, C - mean
+        d = _expansion(Xc, Cc, dtype).astype(np.float64)
+        size = np.linalg.norm(Xc, axis=1)[:, None] + np.linalg.norm(Cc, axis=1)[None, :]
+        bound = 4 * (X.shape[1] + 4) * np.finfo(dtype).eps * size.astype(np.float64) ** 2
+        labels = np.argmin(d, axis=1)
+        near = np.any((d <= d.min(axis=1, keepdims=True) + 2 * bound) & (np.arange(len(C)) != labels[:, None]), axis=1)
+        if near.any():
+            labels[near] = reference.assign(X[near].astype(np.float64), C.astype(np.float64))
+        return labels
+
+    return assign
+
+
+def _centred_expansion_lloyd_step(dtype):
+    def lloyd_step(X, C):
+        X, C = np.asarray(X, dtype=dtype), np.asarray(C, dtype=dtype)
+        labels = _centred_expansion_assign(dtype)(X, C)
+        return np.stack([X[labels == k].mean(axis=0) if np.any(labels == k) else C[k] for k in range(len(C))])
+
+    return lloyd_step
+
+
+CAREFUL_EXPANSION_FLOAT32 = variant(
+    "float32 expansion, centred, near-ties re-decided exactly",
+    dtype=np.float32,
+    assign=_centred_expansion_assign(np.float32),
+    lloyd_step=_centred_expansion_lloyd_step(np.float32),
+)
+CAREFUL_EXPANSION_FLOAT64 = variant(
+    "float64 expansion, centred, near-ties re-decided exactly",
+    assign=_centred_expansion_assign(np.float64),
+    lloyd_step=_centred_expansion_lloyd_step(np.float64),
+)
+
+
+def _gradient_by_moments(X, C, temperature=None, kind="hard"):
+    # 2 (n_k c_k - sum_i w_ik x_i) / N with w = r - J a: a standard, backward-stable form
+    # whose result may cancel to 0 (it sums terms of size |c| and |x|, not |c - x|).
+    X, C = np.asarray(X, dtype=np.float64), np.asarray(C, dtype=np.float64)
+    d = reference.squared_distances(X, C)
+    r = reference.responsibilities(X, C, temperature, kind)
+    w = r
+    if kind != "hard":
+        w = r - reference._jacobian_vector_product(r, (d - d.min(axis=1, keepdims=True)) / temperature, kind)
+    return 2.0 * (w.sum(axis=0)[:, None] * C - w.T @ X) / len(X)
+
+
+GRADIENT_BY_MOMENTS = variant("gradient as 2 (n_k c_k - sum_i w_ik x_i) / N", gradient=_gradient_by_moments)
+
+
+def _refusing_limitations(function, n_iter_position=None):
+    def refusing(X, C, *rest):
+        if len(C) > len(X):
+            raise ValueError(f"n_samples={len(X)} should be >= n_clusters={len(C)}")
+        if n_iter_position is not None and rest[n_iter_position] < 1:
+            raise ValueError("max_iter must be at least 1")
+        return function(X, C, *rest)
+
+    return refusing
+
+
+# Refuses fewer points than clusters and zero iterations, as scikit-learn does, and is
+# right on everything it accepts: its verdicts are "refused", never "failed".
+REFUSES_LIMITATIONS = variant(
+    "refuses K > N and n_iter = 0",
+    lloyd_step=_refusing_limitations(reference.lloyd_step),
+    kmeans=_refusing_limitations(reference.kmeans, 0),
+)
+
+TORCH_TENSORS = _tensor_variant("kmeans_rbf.torch, tensors in and out", "float64")
+
+
+def _entmax15_by_bisection(Z):
+    # tau by bisection to the last bit (64 halvings of [max - 1, max]), then exact zeros
+    # below it: another algorithm than the sort, correct to rounding.
+    Z = np.asarray(Z, dtype=np.float64)
+    u = (Z - Z.max(axis=-1, keepdims=True)) / 2
+    low, high = np.full(Z.shape[:-1] + (1,), -1.0), np.zeros(Z.shape[:-1] + (1,))
+    for _ in range(64):
+        tau = (low + high) / 2
+        mass = np.sum(np.maximum(u - tau, 0) ** 2, axis=-1, keepdims=True)
+        low, high = np.where(mass >= 1, tau, low), np.where(mass >= 1, high, tau)
+    return np.maximum(u - low, 0) ** 2 / np.sum(np.maximum(u - low, 0) ** 2, axis=-1, keepdims=True)
+
+
+ENTMAX_BY_BISECTION = variant("entmax15 by bisection to the last bit", entmax15=_entmax15_by_bisection)

@@ -17,7 +17,9 @@ plus the rounding of the result's own sums (``gamma(n) = n u / (1 - n u)``):
       sum_j 2 eta |x_ij - c_kj| (|x_ij| + |c_kj|) + eta^2 (|x_ij| + |c_kj|)^2
         <= 2 eta ||x_i - c_k|| (||x_i|| + ||c_k||) + eta^2 (||x_i|| + ||c_k||)^2 = A_ik
 
-  (Cauchy-Schwarz; the norm form costs O(N K) once d is known).
+  (Cauchy-Schwarz; the norm form costs O(N K) once d is known), where ``||x_i|| + ||c_k||``
+  also gets ``2 ||M||``, M the largest translation a centring of the data may use
+  (``frame``): centring makes the expansion safe, and costs the rounding of the translation.
 
   Computing by differences is within it (its error is ``gamma(D + 2) d_ik``). The
   expansion ``|x|^2 - 2 x.c + |c|^2`` is not backward stable: its error ``~u (|x| + |c|)^2``
@@ -47,10 +49,10 @@ plus the rounding of the result's own sums (``gamma(n) = n u / (1 - n u)``):
   most 1 on the support): ``gamma(4 K + 4)``; and each output entry may be rounded
   (``gamma(K + 2)`` relative) or underflow (``tiny`` absolute).
 
-* **sums over points** (objectives, gradients, means): ``gamma(N + K + 2)`` times the sum of
+* **sums over points** (objectives, gradients, means): ``gamma(N + K + 3)`` times the sum of
   the magnitudes of the terms, where each term ``r (c - x)`` may be formed as ``r c - r x``
   (the gradient ``2 (n_k c_k - sum_i r_ik x_i) / N`` is a standard backward-stable formula):
-  the magnitude of a term is ``|r| (|c| + |x|)``, not ``|r| |c - x|``.
+  the magnitude of a term is ``|r| (|c| + |x| + 2 M)``, not ``|r| |c - x|`` (M: ``frame``).
 
 Everything is computed in float64 from the float64 reference on the *same* inputs (rounded
 to the implementation's dtype first). The reference's own error, the same model at float64,
@@ -73,6 +75,7 @@ from .backends import dtype_name
 from .tolerances import _SMALLEST_NORMAL, unit_roundoff
 
 __all__ = [
+    "frame",
     "unit_roundoff",
     "tiny",
     "gamma",
@@ -103,6 +106,17 @@ def _with_reference(allowance, dtype):
     return allowance(dtype) + allowance("float64")
 
 
+def frame(X):
+    """``M_j = max_i |x_ij|`` (D,): the largest translation a centring of the data may use.
+
+    A stable implementation may work on data centred at a point m of their bounding box
+    (their mean, say: scikit-learn does), which is exact for nearby floats; the results then
+    carry the rounding of the translation, ``u |m_j| <= u M_j`` per coordinate. Every
+    allowance here counts it.
+    """
+    return np.max(np.abs(X), axis=0)
+
+
 def distance_allowances(X, C, dtype, d=None):
     """``A_ik`` (N, K): how far a backward-stable ``d_ik`` may be from the exact one.
 
@@ -115,7 +129,7 @@ def distance_allowances(X, C, dtype, d=None):
         from .reference import _squared_distances
 
         d = _squared_distances(X, C)
-    size = np.linalg.norm(X, axis=1)[:, None] + np.linalg.norm(C, axis=1)[None, :]
+    size = np.linalg.norm(X, axis=1)[:, None] + np.linalg.norm(C, axis=1)[None, :] + 2 * np.linalg.norm(frame(X))
     first, second = 2 * np.sqrt(d) * size, size**2
     D = X.shape[1]
 

@@ -5,7 +5,8 @@
   current directory and PYTHONPATH on sys.path), ``path/to/file.py:attribute`` or the name
   of a built-in adapter; with no TARGET every built-in adapter whose library is installed
   is verified and a matrix is printed. Exit status 0 iff no check failed (with
-  ``--strict``: and none refused) and at least one check ran; 1 otherwise; 2 on a usage
+  ``--strict``: and none refused) and at least one check ran (``--checks`` selects checks by
+  id, with globs); 1 otherwise; 2 on a usage
   error (a bad option, a target that cannot be loaded), with a one-line message. The JSON
   report is written in every case, a target that cannot be loaded included.
 * ``kmeans-rbf demo``: on a small dataset with a tied point, how the softmax and
@@ -90,6 +91,21 @@ def _print_matrix(targets, reports, out):
         print(f"{row[0].id:<38}{cells}", file=out)
 
 
+def _selected_checks(patterns):
+    """The checks whose id matches one of the comma-separated glob ``patterns`` (None: all)."""
+    if patterns is None:
+        return None
+    import fnmatch
+
+    from .oracle import CHECKS, SCALE_CHECKS
+
+    wanted = [pattern.strip() for pattern in patterns.split(",") if pattern.strip()]
+    checks = [c for c in CHECKS + SCALE_CHECKS if any(fnmatch.fnmatchcase(c.id, w) for w in wanted)]
+    if not checks:
+        raise UsageError(f"--checks {patterns!r} matches no check")
+    return checks
+
+
 class UsageError(Exception):
     """A mistake in the command line or the target: exit status 2, one line, no traceback."""
 
@@ -111,6 +127,7 @@ def verify_command(arguments, out=sys.stdout, err=sys.stderr):
         else:
             print(f" {result.status} ({result.seconds:.1f} s)", flush=True, file=err)
 
+    selected = _selected_checks(arguments.checks)
     if arguments.target:
         targets = [arguments.target]
     else:
@@ -120,7 +137,8 @@ def verify_command(arguments, out=sys.stdout, err=sys.stderr):
         print(f"verifying {target}", file=err)
         try:
             report = verify(target, max_examples=arguments.max_examples, profile=arguments.profile,
-                            timeout=arguments.timeout, progress=progress, strict=arguments.strict)
+                            timeout=arguments.timeout, progress=progress, strict=arguments.strict,
+                            checks=selected)
         except LoadError as error:
             report = Report(target, "", strict=arguments.strict, error=str(error))
             reports.append(report)
@@ -162,6 +180,7 @@ def main(argv=None):
     verify_parser.add_argument("--profile", choices=["ci", "thorough"], default="ci", help="search depth (default: ci)")
     verify_parser.add_argument("--timeout", type=float, default=10.0, help="seconds allowed per call (default: 10)")
     verify_parser.add_argument("--strict", action="store_true", help="a refused input fails its check (default: reported, not a failure)")
+    verify_parser.add_argument("--checks", metavar="PATTERNS", help="only the checks whose id matches one of these comma-separated globs, e.g. 'kmeans.*,scale.kmeans'")
     commands.add_parser("demo", help="hard, softmax and entmax-1.5 side by side as T falls")
     try:
         arguments = parser.parse_args(argv)

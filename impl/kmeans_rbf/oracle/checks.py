@@ -33,6 +33,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 from .. import reference
+from ..allowances import frame
 from ..assertions import Defect, assert_finite_floats, expect
 from ..backends import rounded
 from ..kinds import KINDS
@@ -196,7 +197,7 @@ def check_lloyd_step_ties(call, inputs, target):
     for choice in itertools.product(*(np.flatnonzero(acceptable[i]) for i in tied)):
         labels[tied] = choice
         means, counts, magnitudes = compare._cell_means(problem.X, problem.C, labels)
-        allowance = compare.lloyd_step_allowance(counts, magnitudes, target.dtype)
+        allowance = compare.lloyd_step_allowance(counts, magnitudes, frame(problem.X), target.dtype)
         excess = float(np.max(np.abs(actual - means) - allowance))
         if excess <= 0:
             return

@@ -11,11 +11,12 @@ loses precision. Each problem here is built from a name and a seed (reproducible
 * data at offsets of 1e3 to 1e6 times its spread (the expansion ``|x|^2 - 2 x.c + |c|^2``
   loses ``u |x|^2`` there);
 * points planted on the bisector of their two nearest centres, with relative gaps of 1e-6
-  to 1e-12 (with and without an offset): the exact labels are decided by the reference's
-  differences in float64, which ``tests/test_oracle_scale.py`` shows exact on them;
+  to 1e-12 (with and without offsets of 1e3 and 1e6): the exact labels are decided by the
+  reference's differences in float64, which ``tests/test_oracle.py`` shows exact on them;
 * logits shifted by 1e4 and 1e300, spread over 1e6, rows of 1024 entries.
 
-The whole tier costs seconds for the reference: N K D stays below about 10^7 per problem.
+The whole tier costs seconds for the reference: N K D stays at or below about 2 10^6 per
+problem.
 """
 
 import functools
@@ -53,13 +54,16 @@ def _stable_hash(text):
     return sum((i + 1) * ord(character) for i, character in enumerate(text)) % 2**31
 
 
-def _blobs(n, k, dim, *, offset=0.0, spread=1.0, separation=10.0):
+def _blobs(n, k, dim, *, offset=0.0, spread=1.0, separation=10.0, informative=None):
     """Data in k blobs of width ``spread`` whose means are ``separation`` apart, at ``offset``;
     centres C0 near the blob means (each owns its blob); a temperature of the order of the
-    blobs' inner distances (rows are soft, not uniform)."""
+    blobs' inner distances (rows are soft, not uniform). With ``informative`` = m, the means
+    differ in the last m features only: a kernel that drops features sees no clusters."""
 
     def make(rng):
         means = rng.normal(size=(k, dim)) * separation
+        if informative is not None:
+            means[:, : dim - informative] = 0.0
         members = np.arange(n) % k
         X = means[members] + rng.normal(size=(n, dim)) * spread + offset
         C = means + rng.normal(size=(k, dim)) * spread * 0.5 + offset
@@ -123,18 +127,20 @@ PROBLEMS = sorted(
         _problem("tile-26", _blobs(26, 4, 3), 26, 4, 3),
         _problem("tile-1023", _blobs(1023, 8, 8), 1023, 8, 8),
         _problem("tile-1025", _blobs(1025, 8, 8), 1025, 8, 8),
-        _problem("tile-65535", _blobs(65535, 4, 2), 65535, 4, 2),
-        _problem("tile-65537", _blobs(65537, 4, 2), 65537, 4, 2),
+        _problem("tile-65535", _blobs(65535, 3, 2), 65535, 3, 2),
+        _problem("tile-65537", _blobs(65537, 3, 2), 65537, 3, 2),
         _problem("square-64", _square(64, 4), 64, 64, 4),
         _problem("one-centre", _blobs(500, 1, 3), 500, 1, 3),
         _problem("one-point", lambda rng: {"problem": (rng.normal(size=(1, 3)), rng.normal(size=(5, 3)) * 3, 1.0)}, 1, 5, 3),
         _problem("more-centres-than-points", lambda rng: {"problem": (rng.normal(size=(5, 2)), rng.normal(size=(12, 2)) * 4, 1.0)}, 5, 12, 2),
-        _problem("many-centres", _blobs(2000, 1024, 4, separation=30.0), 2000, 1024, 4),
-        _problem("many-features", _blobs(300, 6, 1024, separation=3.0), 300, 6, 1024),
-        _problem("many-points", _blobs(100_000, 8, 4), 100_000, 8, 4),
+        _problem("many-centres", _blobs(1100, 1024, 2, separation=60.0), 1100, 1024, 2),
+        _problem("many-features", _blobs(300, 6, 1024, separation=3.0, informative=256), 300, 6, 1024),
+        _problem("many-points", _blobs(100_000, 4, 2), 100_000, 4, 2),
         *(_problem(f"offset-1e{e}", _blobs(2000, 8, 8, offset=10.0**e), 2000, 8, 8) for e in (3, 4, 5, 6)),
         *(_problem(f"near-ties-1e-{g}", _near_ties(2000, 8, 4, gap=10.0**-g), 2000, 8, 4) for g in (6, 9, 12)),
         _problem("near-ties-1e-9-offset-1e3", _near_ties(2000, 8, 4, gap=1e-9, offset=1e3), 2000, 8, 4),
+        _problem("near-ties-1e-12-offset-1e3", _near_ties(2000, 8, 4, gap=1e-12, offset=1e3), 2000, 8, 4),
+        _problem("near-ties-1e-6-offset-1e6", _near_ties(2000, 8, 4, gap=1e-6, offset=1e6), 2000, 8, 4),
     ],
     key=lambda problem: problem.size,
 )

@@ -93,5 +93,6 @@ DIFFERENT = {
                                                     "kmeans_fit.labels-and-inertia", "lloyd_step.empty-cluster",
                                                     "scale.kmeans", "scale.kmeans_fit"}),
     "torch-tensors": (v.TORCH_TENSORS, set()),
+    "torch-float16": (v.TORCH_FLOAT16, set()),
     "entmax-by-bisection": (v.ENTMAX_BY_BISECTION, set()),
 }

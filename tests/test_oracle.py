@@ -14,7 +14,7 @@ import pytest
 from kmeans_rbf.oracle import CHECKS, SCALE_CHECKS
 from kmeans_rbf.oracle.pytest_route import conformance_checks
 from kmeans_rbf.oracle.runner import _target, run_check, verify
-from kmeans_rbf.oracle.sandbox import InProcess
+from kmeans_rbf.oracle.sandbox import InProcess, is_refusal
 from oracle_zoo import BROKEN, DIFFERENT
 
 EVERY_CHECK = CHECKS + SCALE_CHECKS
@@ -79,6 +79,27 @@ def test_correct_but_different_implementation_passes(name):
 @pytest.mark.parametrize("name", sorted(DIFFERENT))
 def test_correct_but_different_implementation_passes_every_check(name):
     _judge_correct(name, what_differs_only=False)
+
+
+@pytest.mark.parametrize(
+    "error, refusal",
+    [
+        (ValueError("n_samples=1 should be >= n_clusters=2"), True),
+        (ValueError("The 'max_iter' parameter of KMeans must be an int in the range [1, inf). Got 0"), True),
+        (NotImplementedError("no entmax15 kind"), True),
+        (TypeError("unsupported dtype float16"), True),
+        (ValueError("Input X contains NaN."), False),  # NaN produced on valid input, then caught
+        (ValueError("Input contains infinity or a value too large for dtype('float64')."), False),
+        (FloatingPointError("overflow encountered in exp"), False),
+        (ZeroDivisionError("division by zero"), False),
+        (IndexError("index 1 is out of bounds"), False),
+        (RuntimeError("CUDA error"), False),
+    ],
+)
+def test_only_a_clear_refusal_is_a_refusal(error, refusal):
+    # Catches: a crash (or a breakdown the library then reports as a ValueError) counted as
+    # a refusal, which would turn a defect into "refused".
+    assert is_refusal(error) is refusal
 
 
 def test_a_hang_is_a_failure_with_its_input():

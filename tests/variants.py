@@ -1121,3 +1121,7 @@ def _entmax15_by_bisection(Z):
 
 
 ENTMAX_BY_BISECTION = variant("entmax15 by bisection to the last bit", entmax15=_entmax15_by_bisection)
+
+# kmeans_rbf.torch given float16 tensors: computes in float32 and rounds once, so within the
+# float16 allowances (the oracle rounds the inputs to float16 first).
+TORCH_FLOAT16 = _tensor_variant("kmeans_rbf.torch in float16", "float16")

@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 
 from . import reference
 
-__all__ = ["GEOMETRIES", "datasets", "centres", "temperatures", "problems"]
+__all__ = ["GEOMETRIES", "datasets", "centres", "temperatures", "problems", "coincident_problems"]
 
 GEOMETRIES = ("uniform", "separated", "overlapping", "grid", "duplicates", "degenerate")
 
@@ -118,3 +118,16 @@ def problems(draw, *, data=datasets(), n_clusters=st.integers(1, 5), temperature
     X = draw(data) if isinstance(data, st.SearchStrategy) else np.asarray(data, dtype=np.float64)
     C = draw(centres(X, n_clusters=n_clusters))
     return X, C, _value(draw, temperature)
+
+
+@st.composite
+def coincident_problems(draw, *, data=datasets(), n_clusters=st.integers(1, 5), temperature=temperatures()):
+    """A triple ``(X, C, T)`` whose K centres all coincide (a point of ``centres(X)``).
+
+    Every point is then equidistant from all centres: the responsibilities are uniform at
+    every T, ``L_T = J`` and ``F_T = J - T H_max`` (the lower bound of the sandwich is
+    attained), and the soft step sends every centre to the data mean.
+    """
+    X = draw(data) if isinstance(data, st.SearchStrategy) else np.asarray(data, dtype=np.float64)
+    c = draw(centres(X, n_clusters=1))
+    return X, np.repeat(c, _value(draw, n_clusters), axis=0), _value(draw, temperature)

@@ -129,16 +129,6 @@ def _entmax15_by_newton(z):
 
 
 @st.composite
-def centre_sets(draw, *, n_sets=6):
-    """(X, [C_1, ..., C_n]): one dataset and several configurations of K centres, the last coincident."""
-    X = draw(datasets())
-    K = draw(st.integers(1, 5))
-    sets = [draw(centres(X, n_clusters=K)) for _ in range(n_sets)]
-    sets.append(np.repeat(draw(centres(X, n_clusters=1)), K, axis=0))
-    return X, sets
-
-
-@st.composite
 def far_problems(draw):
     """(X, C, T) with centres anywhere up to ~100 data diameters away from the data."""
     X, C, T = draw(problems())
@@ -281,80 +271,6 @@ def _soft_step_without_the_factor_two(X, C, temperature=None, kind="softmax"):
 
 
 SOFT_STEP_MIRRORED = variant("soft step N/n_k", soft_step=_soft_step_without_the_factor_two)
-
-
-# --- claim gamma-convergence -----------------------------------------------------------------
-
-_DECREASING = (1.0, 1e-1, 1e-2, 1e-3)
-
-
-def uniform_convergence_property(impl):
-    @given(problem=centre_sets(), kind=st.sampled_from(KINDS))
-    def check(problem, kind):
-        X, sets = problem
-        K = len(sets[0])
-        for T in _DECREASING:
-            excess, gap, slack = [], [], []
-            for C in sets:
-                J, L, F = _values(impl, X, C, T, kind)
-                eJ, eL, eF = _slack(X, C, T, kind)
-                excess.append(L - J), gap.append(J - F), slack.append(eJ + max(eL, eF))
-            note(f"T={T}: sup(L - J)={max(excess)!r}, sup(J - F)={max(gap)!r}")
-            assert max(abs(e) for e in excess) <= sharp_constant(kind, K) * T + max(slack)
-            assert max(abs(g) for g in gap) <= entropy_maximum(kind, K) * T + max(slack)
-            # the coincident configuration attains J - F = T H_max: the rate is not better
-            assert gap[-1] >= entropy_maximum(kind, K) * T - slack[-1]
-
-    return check
-
-
-@pytest.mark.claim("gamma-convergence")
-@pytest.mark.parametrize("implementation", BACKENDS, ids=repr)
-def test_uniform_convergence_at_decreasing_temperatures(implementation):
-    uniform_convergence_property(implementation)()
-
-
-def liminf_property(impl):
-    """Along C_T = C + T V -> C: |L_T(C_T) - J(C)| <= c T + omega, |F_T(C_T) - J(C)| <= H T + omega.
-
-    omega bounds |J(C_T) - J(C)| by the local Lipschitz estimate of J (proofs:
-    test_k_means_objective_is_continuous_z3): max_ik |c'_k - c_k| (2 |x_i - c_k| + |c'_k - c_k|).
-    """
-
-    @given(data=st.data(), kind=st.sampled_from(KINDS))
-    def check(data, kind):
-        X, C, _ = data.draw(problems())
-        V = data.draw(centres(X, n_clusters=len(C))) - C
-        J = float(impl.objective(X, C))
-        for T in _DECREASING:
-            C_T = C + T * V
-            _, L, F = _values(impl, X, C_T, T, kind)
-            eJ, eL, eF = _slack(X, C_T, T, kind)
-            step = np.linalg.norm(C_T - C, axis=1)
-            reach = np.linalg.norm(X[:, None, :] - C[None, :, :], axis=2)
-            omega = float(np.max(step[None, :] * (2 * reach + step[None, :])))
-            note(f"T={T}: L={L!r} F={F!r} J(C)={J!r} omega={omega!r}")
-            assert abs(L - J) <= sharp_constant(kind, len(C)) * T + omega + eJ + eL
-            assert abs(F - J) <= entropy_maximum(kind, len(C)) * T + omega + eJ + eF
-
-    return check
-
-
-@pytest.mark.claim("gamma-convergence")
-@pytest.mark.parametrize("implementation", BACKENDS, ids=repr)
-def test_values_along_converging_centres_converge_to_j(implementation):
-    liminf_property(implementation)()
-
-
-@pytest.mark.claim("gamma-convergence")
-@pytest.mark.parametrize(
-    "broken, make_property",
-    [(TEMPERATURE_INVERTED, uniform_convergence_property), (TEMPERATURE_INVERTED, liminf_property),
-     (TEMPERATURE_SQUARED, uniform_convergence_property)],
-    ids=["1/T-uniform", "1/T-liminf", "T^2-uniform"],
-)
-def test_gamma_convergence_bites(broken, make_property):
-    assert_bites(make_property(broken))
 
 
 # --- claim minimisers-compact ------------------------------------------------------------------
@@ -530,42 +446,6 @@ def test_softmax_soft_step_lands_in_the_hull(implementation):
 def test_fixed_points_hull_bites(broken, make_property):
     test = make_property(broken)
     assert_bites(test if hasattr(test, "hypothesis") else test)
-
-
-# --- claim no-equicoercivity -----------------------------------------------------------------
-
-
-def bounded_cost_property(impl):
-    @given(data=st.data(), kind=st.sampled_from(KINDS))
-    def check(data, kind):
-        X = data.draw(datasets())
-        c1 = data.draw(centres(X, n_clusters=1))
-        K, T = data.draw(st.integers(2, 5)), data.draw(temperatures())
-        J1 = float(reference.objective(X, c1))  # one centre: J_1(c_1)
-        spread = float(np.ptp(X)) + 1.0
-        for n in (10.0, 100.0, 1000.0):
-            # K - 1 centres at distances n, 2n, ... data diameters along the first axis
-            far = c1 + spread * n * np.arange(1, K)[:, None] * np.eye(X.shape[1])[:1]
-            C_n = np.vstack([c1, far])
-            J, L, F = _values(impl, X, C_n, T, kind)
-            eJ, eL, eF = _slack(X, C_n, T, kind)
-            note(f"n={n}: |C_n|={np.linalg.norm(C_n)!r} J={J!r} L={L!r} F={F!r} J_1={J1!r}")
-            assert J <= J1 + eJ
-            assert L <= J1 + sharp_constant(kind, K) * T + eJ + eL
-            assert F <= J1 + eF
-
-    return check
-
-
-@pytest.mark.claim("no-equicoercivity")
-@pytest.mark.parametrize("implementation", BACKENDS, ids=repr)
-def test_a_centre_leaves_to_infinity_at_bounded_cost(implementation):
-    bounded_cost_property(implementation)()
-
-
-@pytest.mark.claim("no-equicoercivity")
-def test_bounded_cost_bites():
-    assert_bites(bounded_cost_property(SOFTMAX_OVER_POINTS))
 
 
 # --- claim rates -------------------------------------------------------------------------------

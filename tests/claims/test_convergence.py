@@ -128,15 +128,6 @@ def _entmax15_by_newton(z):
 # --- strategies of this module -----------------------------------------------------------
 
 
-@st.composite
-def far_problems(draw):
-    """(X, C, T) with centres anywhere up to ~100 data diameters away from the data."""
-    X, C, T = draw(problems())
-    spread = float(np.ptp(X)) + 1.0
-    shift = np.array(draw(st.lists(st.floats(-100, 100), min_size=C.size, max_size=C.size))).reshape(C.shape)
-    return X, C + spread * shift, T
-
-
 # --- deliberately broken variants --------------------------------------------------------
 
 _TEMPERATURE_FUNCTIONS = ("responsibilities", "objective", "free_energy", "gradient", "free_energy_gradient", "soft_step")
@@ -271,62 +262,6 @@ def _soft_step_without_the_factor_two(X, C, temperature=None, kind="softmax"):
 
 
 SOFT_STEP_MIRRORED = variant("soft step N/n_k", soft_step=_soft_step_without_the_factor_two)
-
-
-# --- claim fixed-points-hull -----------------------------------------------------------------
-
-_OUTSIDE = (np.array([[0.0], [1.0]]), np.array([[0.5], [10.0]]))  # c_2 = 10, hull [0, 1]
-
-
-def fixed_points_outside_property(impl):
-    def check():
-        X, C = _OUTSIDE
-        lloyd = np.asarray(impl.lloyd_step(X, C))
-        entmax = np.asarray(impl.soft_step(X, C, 1.0, "entmax15"))
-        # exact: the non-empty cell's mean is 1/2 exactly; the empty / dead centre keeps 10
-        assert np.array_equal(lloyd, C), f"Lloyd step moved the counterexample to {lloyd.ravel()}"
-        assert np.array_equal(entmax, C), f"entmax soft step moved the counterexample to {entmax.ravel()}"
-        assert C[1, 0] > X.max(), "the fixed point is outside the hull"
-
-    return check
-
-
-@pytest.mark.claim("fixed-points-hull")
-@pytest.mark.parametrize("implementation", BACKENDS, ids=repr)
-def test_fixed_points_outside_the_hull(implementation):
-    fixed_points_outside_property(implementation)()
-
-
-def softmax_step_in_hull_property(impl):
-    @given(problem=far_problems())
-    def check(problem):
-        X, C, T = problem
-        new = np.asarray(impl.soft_step(X, C, T, "softmax"))
-        # Each new centre is a weighted mean with weights >= 0, whatever their accuracy: it
-        # lies in the bounding box of X up to the rounding of a mean of N <= 24 terms,
-        # (N + 2) u max|x| <= tolerance(float64) max|x| (256 u).
-        slack = tolerance(np.float64) * float(np.max(np.abs(X)))
-        note(f"new centres {new.tolist()}")
-        assert np.all(new >= X.min(axis=0) - slack) and np.all(new <= X.max(axis=0) + slack)
-
-    return check
-
-
-@pytest.mark.claim("fixed-points-hull")
-@pytest.mark.parametrize("implementation", BACKENDS, ids=repr)
-def test_softmax_soft_step_lands_in_the_hull(implementation):
-    softmax_step_in_hull_property(implementation)()
-
-
-@pytest.mark.claim("fixed-points-hull")
-@pytest.mark.parametrize(
-    "broken, make_property",
-    [(LLOYD_EMPTY_TO_ORIGIN, fixed_points_outside_property), (SOFT_STEP_MIRRORED, softmax_step_in_hull_property)],
-    ids=["empty-to-origin", "mirrored-step"],
-)
-def test_fixed_points_hull_bites(broken, make_property):
-    test = make_property(broken)
-    assert_bites(test if hasattr(test, "hypothesis") else test)
 
 
 # --- claim rates -------------------------------------------------------------------------------

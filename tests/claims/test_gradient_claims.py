@@ -106,68 +106,6 @@ def _assert_close(actual, expected, bound, what):
     assert error <= bound, f"{what} differs from the 60-digit gradient by {error:.3g} > {bound:.3g}"
 
 
-# --- gradient-free-energy -----------------------------------------------------------------
-
-
-def free_energy_gradient_property(impl):
-    @given(problem=problems(), kind=st.sampled_from(SOFT_KINDS))
-    def check(problem, kind):
-        X, C, T = problem
-        expected = mp_gradient(X, C, T, kind, "free_energy")
-        # The float64 bound for this function; the 60-digit value is exact to ~1e-23.
-        # Rounding the 60-digit result to float64 adds one half ulp of its largest entry.
-        bound = error_bounds(X, C, T, kind, np.float64)["free_energy_gradient"]
-        bound += unit_roundoff(np.float64) * np.max(np.abs(expected))
-        _assert_close(impl.free_energy_gradient(X, C, T, kind), expected, bound, f"{_name(impl)} free_energy_gradient")
-
-    return check
-
-
-@pytest.mark.claim("gradient-free-energy")
-@pytest.mark.parametrize("implementation", BACKENDS, ids=repr)
-def test_free_energy_gradient_matches_finite_differences(implementation):
-    free_energy_gradient_property(implementation)()
-
-
-@pytest.mark.claim("gradient-free-energy")
-def test_free_energy_gradient_property_bites():
-    # The bug: differentiating F_T through the responsibilities as if r were not the
-    # minimiser (the envelope theorem ignored), i.e. returning the gradient of L_T.
-    broken = variant("through-r term in grad F", free_energy_gradient=reference.gradient)
-    assert_bites(free_energy_gradient_property(broken))
-
-
-# --- gradient-objective ---------------------------------------------------------------------
-
-
-def objective_gradient_property(impl):
-    @given(problem=problems(), kind=st.sampled_from(SOFT_KINDS))
-    def check(problem, kind):
-        X, C, T = problem
-        expected = mp_gradient(X, C, T, kind, "objective")
-        # error_bounds' gradient bound has kappa twice: once for the responsibilities, once
-        # for the term J a through them (its size grows like d/T).
-        bound = error_bounds(X, C, T, kind, np.float64)["gradient"]
-        bound += unit_roundoff(np.float64) * np.max(np.abs(expected))
-        _assert_close(impl.gradient(X, C, T, kind), expected, bound, f"{_name(impl)} gradient")
-
-    return check
-
-
-@pytest.mark.claim("gradient-objective")
-@pytest.mark.parametrize("implementation", BACKENDS, ids=repr)
-def test_objective_gradient_matches_finite_differences(implementation):
-    objective_gradient_property(implementation)()
-
-
-@pytest.mark.claim("gradient-objective")
-def test_objective_gradient_property_bites():
-    # The bug: responsibilities frozen in the gradient (treated as constants, as in EM),
-    # i.e. the gradient of F_T returned for L_T.
-    broken = variant("frozen responsibilities", gradient=reference.free_energy_gradient)
-    assert_bites(objective_gradient_property(broken))
-
-
 # --- soft-step-limit -------------------------------------------------------------------------
 
 

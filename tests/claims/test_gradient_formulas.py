@@ -35,10 +35,18 @@ from support import assert_bites
 _DIGITS = 60
 
 
-def sixty_digits(gradient, X, C, T, kind):
-    """``gradient(X, C, T, kind)`` of ``kmeans_rbf.multiprecision`` at 60 digits, rounded once to float64."""
+def assert_matches_sixty_digits(implementation, name, problem, kind):
+    """``implementation.<name>`` against ``multiprecision.<name>`` at 60 digits, rounded once to float64.
+
+    ``name`` is "gradient" or "free_energy_gradient". Allowed: the float64 bound of that
+    function (``error_bounds[name]``), and half an ulp of the largest entry for the rounding
+    of the 60-digit value.
+    """
+    X, C, T = problem
     with mpmath.workdps(_DIGITS):
-        return np.array(gradient(X, C, T, kind), dtype=np.float64)
+        expected = np.array(getattr(multiprecision, name)(X, C, T, kind), dtype=np.float64)
+    bound = error_bounds(X, C, T, kind, np.float64)[name] + unit_roundoff(np.float64) * np.max(np.abs(expected))
+    assert_within(getattr(implementation, name)(X, C, T, kind), expected, bound, name)
 
 
 # --- gradient-free-energy ----------------------------------------------------------------
@@ -47,12 +55,7 @@ def sixty_digits(gradient, X, C, T, kind):
 @pytest.mark.claim("gradient-free-energy")
 @given(problem=problems(), kind=st.sampled_from(SOFT_KINDS))
 def test_free_energy_gradient_matches_finite_differences(implementation, problem, kind):
-    X, C, T = problem
-    expected = sixty_digits(multiprecision.free_energy_gradient, X, C, T, kind)
-    # The float64 bound, and half an ulp of the largest entry for rounding the 60-digit value.
-    bound = error_bounds(X, C, T, kind, np.float64)["free_energy_gradient"]
-    bound += unit_roundoff(np.float64) * np.max(np.abs(expected))
-    assert_within(implementation.free_energy_gradient(X, C, T, kind), expected, bound, "free_energy_gradient")
+    assert_matches_sixty_digits(implementation, "free_energy_gradient", problem, kind)
 
 
 @pytest.mark.claim("gradient-free-energy")
@@ -66,13 +69,9 @@ def test_free_energy_gradient_property_bites():
 @pytest.mark.claim("gradient-objective")
 @given(problem=problems(), kind=st.sampled_from(SOFT_KINDS))
 def test_objective_gradient_matches_finite_differences(implementation, problem, kind):
-    X, C, T = problem
-    expected = sixty_digits(multiprecision.gradient, X, C, T, kind)
     # error_bounds' gradient bound has kappa twice: once for the responsibilities, once for
     # the term J a through them (its size grows like d/T).
-    bound = error_bounds(X, C, T, kind, np.float64)["gradient"]
-    bound += unit_roundoff(np.float64) * np.max(np.abs(expected))
-    assert_within(implementation.gradient(X, C, T, kind), expected, bound, "gradient")
+    assert_matches_sixty_digits(implementation, "gradient", problem, kind)
 
 
 @pytest.mark.claim("gradient-objective")

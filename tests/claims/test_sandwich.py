@@ -49,14 +49,19 @@ def extremal_problems(draw, kind, *, data=datasets(), n_clusters=st.integers(2, 
 # --- sandwich ------------------------------------------------------------------------------
 
 
+def _values_and_gap(implementation, problem, kind):
+    """(J, L_T, F_T), their float64 rounding bounds, and the width T H_max of the sandwich."""
+    X, C, T = problem
+    values = objectives(implementation, X, C, T, kind)
+    gap = T * entropy_maximum(kind, len(C))
+    note(f"(J, L, F) = {values!r}, T*H_max = {gap!r}")
+    return values, objectives_rounding(X, C, T, kind), gap
+
+
 @pytest.mark.claim("sandwich")
 @given(problem=problems(), kind=st.sampled_from(SOFT_KINDS))
 def test_sandwich(implementation, problem, kind):
-    X, C, T = problem
-    J, L, F = objectives(implementation, X, C, T, kind)
-    eJ, eL, eF = objectives_rounding(X, C, T, kind)
-    gap = T * entropy_maximum(kind, len(C))
-    note(f"J={J!r} L={L!r} F={F!r} T*H_max={gap!r}")
+    (J, L, F), (eJ, eL, eF), gap = _values_and_gap(implementation, problem, kind)
     assert J - gap <= F + eJ + eF, "F_T below J - T H_max"
     assert F <= J + eJ + eF, "F_T above J"
     assert J <= L + eJ + eL, "L_T below J"
@@ -67,11 +72,7 @@ def test_sandwich(implementation, problem, kind):
 @pytest.mark.claim("uniform-rate")
 @given(problem=coincident_problems(), kind=st.sampled_from(SOFT_KINDS))
 def test_free_energy_gap_is_attained_at_coincident_centres(implementation, problem, kind):
-    X, C, T = problem
-    J, L, F = objectives(implementation, X, C, T, kind)
-    eJ, eL, eF = objectives_rounding(X, C, T, kind)
-    gap = T * entropy_maximum(kind, len(C))
-    note(f"J={J!r} L={L!r} F={F!r} T*H_max={gap!r}")
+    (J, L, F), (eJ, eL, eF), gap = _values_and_gap(implementation, problem, kind)
     assert abs(F - (J - gap)) <= eJ + eF, "F_T != J - T H_max at coincident centres"
     assert abs(L - J) <= eJ + eL, "L_T != J at coincident centres"
 

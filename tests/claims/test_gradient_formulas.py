@@ -26,12 +26,13 @@ from kmeans_rbf.strategies import problems
 from kmeans_rbf.tolerances import error_bounds, unit_roundoff
 from support import assert_bites
 
-# At 60 digits multiprecision's central differences have step h = 1e-20 and error
-# h^2 |f'''| / 6 + 10^-60 |f| / h. For the generated problems (coordinates in [-10, 10]^D,
-# D <= 3, so |c - x| <= 20 sqrt 3 < 35 and d <= 1200; T >= 1e-3) each derivative of
-# exp(-d/T) in c brings a factor at most 2 |c - x| / T < 7e4, so |f'''| < 1200 (7e4)^3 ~ 4e17
-# and the truncation is below 1e-22; the rounding is below 1e-37. Both are far below the
-# float64 bounds compared with (>= 1e-14 * scale).
+# At 60 digits multiprecision's central differences have step h = 2^-67 ~ 7e-21 (exact
+# steps: c +- h is exact for the generated centres) and error h^2 |f'''| / 6 + 10^-60 |f| / h.
+# For the generated problems (coordinates in [-10, 10]^D, D <= 3, so |c - x| <= 20 sqrt 3 < 35
+# and d <= 1200; T >= 1e-3) each derivative of exp(-d/T) in c brings a factor at most
+# 2 |c - x| / T < 7e4, so |f'''| < 1200 (7e4)^3 ~ 4e17 and the truncation is below 1e-23; the
+# rounding is below 1e-36. Both are far below the float64 bounds compared with
+# (>= 1e-14 * scale).
 _DIGITS = 60
 
 

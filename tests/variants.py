@@ -371,11 +371,13 @@ def _softmax_over_points_objective(X, C, temperature=None, kind="hard"):
 
 
 def _soft_step_over_points(X, C, temperature=None, kind="softmax"):
+    if kind == "hard":
+        return reference.soft_step(X, C, temperature, kind)
     _, r = _weights_over_points(X, C, temperature, kind)
     return (r.T @ np.asarray(X, dtype=np.float64)) / r.sum(axis=0)[:, None]
 
 
-# In the objective for softmax, in the soft step for both maps.
+# In the objective for softmax, in the soft step for both soft maps.
 SOFTMAX_OVER_POINTS = variant(
     "map over the points instead of the centres",
     objective=_softmax_over_points_objective,

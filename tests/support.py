@@ -18,14 +18,21 @@ In a claim test module::
     @pytest.mark.claim("step-size")
     def test_step_size_bites():
         assert_bites(test_gradient_step_is_the_soft_step, variants.SOFT_STEP_MIRRORED)
+
+The convergence claims compare the three values J, L_T and F_T of an implementation with
+exact bounds; ``objectives`` computes them and ``objectives_rounding`` says how far each may
+be off in float64.
 """
 
 import contextlib
 
+import numpy as np
 import pytest
 from hypothesis import Phase, settings
 
-__all__ = ["assert_bites"]
+from kmeans_rbf.tolerances import error_bounds
+
+__all__ = ["assert_bites", "objectives", "objectives_rounding"]
 
 # How a property is run on a broken variant: until its first failure, up to 1000 examples
 # (a property that catches the bug fails within the first few, so this costs nothing then;
@@ -77,15 +84,22 @@ def assert_bites(test, broken, **arguments):
     raise AssertionError(f"{test.__name__} passed on the deliberately broken {broken.name!r}")
 
 
-def legacy_assert_bites(property_test):
-    """The former form, for claim files not yet rewritten: a closure bound to a broken variant.
+def objectives(implementation, X, C, T, kind):
+    """``(J, L_T, F_T)`` at ``(X, C)`` as ``implementation`` computes them, as floats."""
+    J = float(implementation.objective(X, C))
+    L = float(implementation.objective(X, C, T, kind))
+    F = float(implementation.free_energy(X, C, T, kind))
+    return J, L, F
 
-    Temporary: removed once every claim test takes the ``implementation`` fixture.
+
+def objectives_rounding(X, C, T, kind):
+    """Bounds on the float64 rounding errors of ``(J, L_T, F_T)`` at ``(X, C)``.
+
+    The entries ``objective`` and ``free_energy`` of ``kmeans_rbf.tolerances.error_bounds``
+    (for J, those of ``kind='hard'``). An inequality between two computed values gets the
+    sum of their two bounds.
     """
-    try:
-        settings(**_BITE)(property_test)()
-    except BaseException as error:  # noqa: BLE001 - a group of failures is inspected below
-        others = [e for e in _leaves(error) if not isinstance(e, AssertionError)]
-        assert not others, f"the property failed, but not by assertion: {others!r}"
-        return
-    raise AssertionError("the property passed on a deliberately broken implementation")
+    soft = error_bounds(X, C, T, kind, np.float64)
+    hard = error_bounds(X, C, None, "hard", np.float64)
+    return hard["objective"], soft["objective"], soft["free_energy"]
+

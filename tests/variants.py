@@ -185,6 +185,18 @@ def _sums_not_means(X, C):
 SUMS_NOT_MEANS = variant("cluster sums for means", lloyd_step=_sums_not_means)
 
 
+def _cell_sums_over_n(X, C):
+    # The bug: each cell's sum divided by N instead of its size, as in
+    # np.mean(X * (labels == k)[:, None], axis=0): every centre shrinks towards 0.
+    X, C = np.asarray(X, dtype=np.float64), np.asarray(C, dtype=np.float64)
+    one_hot = np.eye(len(C))[reference.assign(X, C)]
+    empty = one_hot.sum(axis=0) == 0
+    return np.where(empty[:, None], C, (one_hot.T @ X) / len(X))
+
+
+CELL_SUMS_OVER_N = variant("cell sums divided by N", lloyd_step=_cell_sums_over_n)
+
+
 def _hangs_on_empty_cluster(X, C):
     # The bug: retries until no cluster is empty, forever if one stays empty.
     while len(np.unique(reference.assign(X, C))) < len(C):
@@ -432,16 +444,35 @@ def _free_energy_wrong_sign(X, C, temperature=None, kind="softmax"):
 ENTROPY_WRONG_SIGN = variant("entropy with the wrong sign in free_energy", free_energy=_free_energy_wrong_sign)
 
 
+def _weights_over_points(X, C, temperature, kind):
+    # The bug: the map taken over the wrong axis (the points of each centre, dim=0), not
+    # over the centres of each point.
+    d = _d(X, C)
+    with np.errstate(over="ignore"):  # a logit below -1e308 is meant: its weight is 0
+        z = -(d - d.min(axis=0, keepdims=True)) / temperature
+    return d, _soft(kind, z.T).T
+
+
 def _softmax_over_points_objective(X, C, temperature=None, kind="hard"):
-    # The bug: the softmax taken over the wrong axis (the points, dim=0), not the centres.
     if kind != "softmax":
         return reference.objective(X, C, temperature, kind)
-    d = _d(X, C)
-    r = reference.softmax((-(d - d.min(axis=0, keepdims=True)) / temperature).T).T
+    d, r = _weights_over_points(X, C, temperature, kind)
     return float(np.mean(np.sum(r * d, axis=1)))
 
 
-SOFTMAX_OVER_POINTS = variant("softmax over the points instead of the centres", objective=_softmax_over_points_objective)
+def _soft_step_over_points(X, C, temperature=None, kind="softmax"):
+    if kind == "hard":
+        return reference.soft_step(X, C, temperature, kind)
+    _, r = _weights_over_points(X, C, temperature, kind)
+    return (r.T @ np.asarray(X, dtype=np.float64)) / r.sum(axis=0)[:, None]
+
+
+# In the objective for softmax, in the soft step for both soft maps.
+SOFTMAX_OVER_POINTS = variant(
+    "map over the points instead of the centres",
+    objective=_softmax_over_points_objective,
+    soft_step=_soft_step_over_points,
+)
 
 
 # --- gradients and steps -----------------------------------------------------------------
@@ -449,6 +480,10 @@ SOFTMAX_OVER_POINTS = variant("softmax over the points instead of the centres", 
 
 # The bug: the gradient at frozen responsibilities, without the term through r.
 FROZEN_RESPONSIBILITIES = variant("gradient at frozen responsibilities", gradient=reference.free_energy_gradient)
+
+# The bug: F_T differentiated through the responsibilities as if r were not its minimiser
+# (the envelope theorem ignored): the gradient of L_T returned for that of F_T.
+THROUGH_R_IN_FREE_ENERGY_GRADIENT = variant("grad L_T for grad F_T", free_energy_gradient=reference.gradient)
 
 
 def _half_gradient(X, C, temperature=None, kind="hard"):
@@ -977,6 +1012,15 @@ TENSOR_RESULT_IN_FLOAT32 = _tensor_variant(
     "float32 results for float64 tensors", "float64", lloyd_step=_float32_result(krbf_torch.lloyd_step)
 )
 
+
+
+def _soft_step_at_a_million_t(X, C, temperature=None, kind="softmax"):
+    # The bug: the temperature in the wrong unit (a factor 1e6, e.g. milli- for micro-); it
+    # still converges as T -> 0, but neither exactly at T <= m/2 nor at the softmax rate.
+    return reference.soft_step(X, C, temperature * 1e6, kind)
+
+
+SOFT_STEP_AT_A_MILLION_T = variant("soft step at T * 1e6", soft_step=_soft_step_at_a_million_t)
 
 
 # --- correct but different: every oracle check must pass on these ------------------------

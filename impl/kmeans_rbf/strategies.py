@@ -46,6 +46,7 @@ __all__ = [
     "problems",
     "problems_below_the_margin",
     "problems_with_a_dead_centre",
+    "coincident_problems",
 ]
 
 GEOMETRIES = ("uniform", "separated", "overlapping", "grid", "duplicates", "degenerate")
@@ -189,3 +190,16 @@ def problems_with_a_dead_centre(draw, *, data=datasets(), n_clusters=st.integers
     least_regret = float(np.min(d[:, k] - np.delete(d, k, axis=1).min(axis=1)))
     assume(least_regret > 0 and _resolvable(least_regret, d))
     return X, C, _value(draw, fraction) * least_regret / 2, k
+
+
+@st.composite
+def coincident_problems(draw, *, data=datasets(), n_clusters=st.integers(1, 5), temperature=temperatures()):
+    """A triple ``(X, C, T)`` whose K centres all coincide (a point of ``centres(X)``).
+
+    Every point is then equidistant from all centres: the responsibilities are uniform at
+    every T, ``L_T = J`` and ``F_T = J - T H_max`` (the lower bound of the sandwich is
+    attained), and the soft step sends every centre to the data mean.
+    """
+    X = draw(data) if isinstance(data, st.SearchStrategy) else np.asarray(data, dtype=np.float64)
+    c = draw(centres(X, n_clusters=1))
+    return X, np.repeat(c, _value(draw, n_clusters), axis=0), _value(draw, temperature)

@@ -635,6 +635,7 @@ def test_weighted_mean_minimises_over_all_reals_z3():
         solver = z3.Solver()
         solver.add(n > 0, *[wi >= 0 for wi in w])
         solver.add(*[m[j] * n == z3.Sum([w[i] * x[i][j] for i in range(N)]) for j in range(D)])
+
         def cost(y):
             return z3.Sum([w[i] * z3.Sum([(x[i][j] - y[j]) ** 2 for j in range(D)]) for i in range(N)])
 

@@ -451,6 +451,7 @@ CASES = [
     ),
 ]
 
+
 # The table: (id, call, error, match), one row per backend x function x applicable case.
 def named(pattern, centres):
     """The pattern with the centres called by their parameter's name (C, or C0)."""

@@ -18,7 +18,6 @@ from kmeans_rbf.estimator import AUTO_TEMPERATURE_FRACTION, SoftKMeans
 from kmeans_rbf.kinds import KINDS, SOFT_KINDS
 
 
-
 # --- scikit-learn's estimator checks ----------------------------------------------------
 
 

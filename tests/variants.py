@@ -1013,7 +1013,6 @@ TENSOR_RESULT_IN_FLOAT32 = _tensor_variant(
 )
 
 
-
 def _soft_step_at_a_million_t(X, C, temperature=None, kind="softmax"):
     # The bug: the temperature in the wrong unit (a factor 1e6, e.g. milli- for micro-); it
     # still converges as T -> 0, but neither exactly at T <= m/2 nor at the softmax rate.

@@ -14,7 +14,6 @@ import numpy as np
 from .kinds import KINDS
 
 
-
 def _namespace(a):
     """The array module of ``a``: torch for a tensor, NumPy otherwise."""
     if type(a).__module__.startswith("torch"):

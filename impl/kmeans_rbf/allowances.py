@@ -86,6 +86,7 @@ __all__ = [
     "responsibility_allowances",
 ]
 
+
 def tiny(dtype):
     """The absolute rounding error of a result among the subnormals of ``dtype``.
 

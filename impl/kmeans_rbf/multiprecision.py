@@ -29,6 +29,7 @@ import mpmath
 
 __all__ = ["softmax", "entmax15", "objective", "free_energy", "gradient", "free_energy_gradient", "soft_step"]
 
+
 def softmax(z):
     """``exp(z_k) / sum_l exp(z_l)`` at the current mpmath precision."""
     z = [mpmath.mpf(v) for v in z]

@@ -63,6 +63,14 @@ def _data_and_centres(X, C, centres_name="C"):
     return X, C
 
 
+def _soft_arguments(X, C, temperature, kind):
+    """Validated ``(X, C, temperature)`` of a function with a kind (the kind checked first)."""
+    validation.validate_kind(kind)
+    temperature = validation.validate_temperature(temperature, kind)
+    X, C = _data_and_centres(X, C)
+    return X, C, temperature
+
+
 # --- distances and assignment ----------------------------------------------------------
 
 
@@ -291,9 +299,7 @@ def responsibilities(X, C, temperature=None, kind="hard"):
     >>> responsibilities([[0.0]], [[0.0], [2.0]], temperature=10.0, kind="entmax15").round(12)
     array([[0.64, 0.36]])
     """
-    validation.validate_kind(kind)
-    temperature = validation.validate_temperature(temperature, kind)
-    X, C = _data_and_centres(X, C)
+    X, C, temperature = _soft_arguments(X, C, temperature, kind)
     return _responsibilities(_squared_distances(X, C), temperature, kind)
 
 
@@ -318,9 +324,7 @@ def objective(X, C, temperature=None, kind="hard"):
     >>> round(objective(X, C, temperature=10.0, kind="entmax15"), 12)   # r = (0.64, 0.36)
     1.44
     """
-    validation.validate_kind(kind)
-    temperature = validation.validate_temperature(temperature, kind)
-    X, C = _data_and_centres(X, C)
+    X, C, temperature = _soft_arguments(X, C, temperature, kind)
     d = _squared_distances(X, C)
     return _objective(d, _responsibilities(d, temperature, kind))
 
@@ -353,9 +357,7 @@ def free_energy(X, C, temperature=None, kind="softmax"):
     >>> float(free_energy([[0.0]], [[0.0], [0.0]], temperature=1.0))   # -log 2
     -0.6931471805599453
     """
-    validation.validate_kind(kind)
-    temperature = validation.validate_temperature(temperature, kind)
-    X, C = _data_and_centres(X, C)
+    X, C, temperature = _soft_arguments(X, C, temperature, kind)
     return _free_energy(_squared_distances(X, C), temperature, kind)
 
 
@@ -410,9 +412,7 @@ def gradient(X, C, temperature=None, kind="hard"):
     >>> gradient([[0.0], [2.0]], [[1.0]])   # 2 * mean(c - x)
     array([[0.]])
     """
-    validation.validate_kind(kind)
-    temperature = validation.validate_temperature(temperature, kind)
-    X, C = _data_and_centres(X, C)
+    X, C, temperature = _soft_arguments(X, C, temperature, kind)
     d = _squared_distances(X, C)
     r = _responsibilities(d, temperature, kind)
     if kind == "hard":
@@ -433,9 +433,7 @@ def free_energy_gradient(X, C, temperature=None, kind="softmax"):
     array([[0.],
            [0.]])
     """
-    validation.validate_kind(kind)
-    temperature = validation.validate_temperature(temperature, kind)
-    X, C = _data_and_centres(X, C)
+    X, C, temperature = _soft_arguments(X, C, temperature, kind)
     r = _responsibilities(_squared_distances(X, C), temperature, kind)
     return _centre_gradient(X, C, r)
 
@@ -489,9 +487,7 @@ def soft_step(X, C, temperature=None, kind="softmax"):
     array([[0.33333333],
            [1.66666667]])
     """
-    validation.validate_kind(kind)
-    temperature = validation.validate_temperature(temperature, kind)
-    X, C = _data_and_centres(X, C)
+    X, C, temperature = _soft_arguments(X, C, temperature, kind)
     return _soft_step(X, C, temperature, kind)
 
 

@@ -23,18 +23,10 @@ import math
 import torch
 
 from . import _validation as validation
+from . import probabilistic
 from . import torch as krbf_torch
 
-__all__ = [
-    "log_joint",
-    "truncated_posterior",
-    "variational_free_energy",
-    "truncated_free_energy",
-    "log_likelihood",
-    "truncated_em_step",
-    "fit",
-    "critical_temperature",
-]
+__all__ = list(probabilistic.__all__)  # the names of the NumPy mixture, one for one
 
 
 # --- validation ------------------------------------------------------------------------

@@ -50,12 +50,17 @@ class _Reference:
     dtype = np.float64
     kinds = {"responsibilities": ("hard", "softmax", "entmax15"), "soft_step": ("softmax", "entmax15")}
 
-    def __init__(self):
-        from .. import reference as module
+    _FUNCTIONS = ("assign", "lloyd_step", "kmeans", "responsibilities", "soft_step", "entmax15", "sparsemax",
+                  "objective", "gradient")
 
+    def __init__(self):
+        from .. import reference
+
+        self._use(reference)
+
+    def _use(self, module):
         self._module = module
-        for function in ("assign", "lloyd_step", "kmeans", "responsibilities", "soft_step", "entmax15",
-                         "sparsemax", "objective", "gradient"):
+        for function in self._FUNCTIONS:
             setattr(self, function, getattr(module, function))
 
     def kmeans_fit(self, X, C0, n_iter):
@@ -74,13 +79,9 @@ class _Torch(_Reference):
     device = "cpu"
 
     def __init__(self):
-        from .. import torch as module
+        from .. import torch as krbf_torch
 
-        super().__init__()
-        self._module = module
-        for function in ("assign", "lloyd_step", "kmeans", "responsibilities", "soft_step", "entmax15",
-                         "sparsemax", "objective", "gradient"):
-            setattr(self, function, getattr(module, function))
+        self._use(krbf_torch)
 
     def kmeans_fit(self, X, C0, n_iter):
         import torch

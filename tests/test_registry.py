@@ -12,7 +12,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 def test_registry_is_complete_and_consistent():
-    problems = registry.problems(ROOT)
+    problems = registry.inconsistencies(ROOT)
     assert not problems, "theory/claims.toml:\n" + "\n".join(problems)
 
 
@@ -31,7 +31,7 @@ def test_registry_validation_bites(tmp_path):
         '[[claim]]\nid = "a"\ntitle = "t"\nstatement = "s"\nstatus = "maybe"\nproofs = []\ntests = []\n'
         '[[claim]]\nid = "c"\n'
     )
-    text = "\n".join(registry.problems(tmp_path))
+    text = "\n".join(registry.inconsistencies(tmp_path))
     for expected in [
         "claim a: status 'proved' without a proof",
         "claim a: neither proofs nor no_proof_reason",
@@ -51,20 +51,32 @@ def test_registry_validation_bites(tmp_path):
 
 
 def test_notes_carry_the_registry():
-    problems = registry.note_problems(ROOT)
+    problems = registry.note_inconsistencies(ROOT)
     assert not problems, "theory/*.md:\n" + "\n".join(problems)
 
 
 def _copy_of_theory(tmp_path):
+    # The blocks also name the broken variants of each claim's bite tests: the tests and the
+    # variants they use come along.
     shutil.copytree(ROOT / "theory", tmp_path / "theory")
+    shutil.copytree(ROOT / "tests", tmp_path / "tests", ignore=shutil.ignore_patterns("__pycache__", ".hypothesis"))
     return tmp_path / "theory"
+
+
+def test_blocks_follow_the_broken_variants(tmp_path):
+    # A variant renamed or redescribed makes the blocks of the claims it serves stale.
+    _copy_of_theory(tmp_path)
+    variants = tmp_path / "tests" / "variants.py"
+    variants.write_text(variants.read_text().replace('"soft step of size N/n_k"', '"a renamed bug"', 1))
+    stale = "\n".join(registry.note_inconsistencies(tmp_path))
+    assert "block step-size is out of date" in stale
 
 
 def test_note_check_bites(tmp_path):
     # On a copy of theory/: a stale block, a missing section, a block and a section for an
     # unknown id, a claim with two sections, and malformed markers must each be reported.
     theory = _copy_of_theory(tmp_path)
-    assert registry.note_problems(tmp_path) == []
+    assert registry.note_inconsistencies(tmp_path) == []
     toml = theory / "claims.toml"
     toml.write_text(toml.read_text().replace("J(C) - T H_max <= F_T(C)", "J(C) - 2 T H_max <= F_T(C)", 1))
     convergence = theory / "convergence.md"
@@ -77,7 +89,7 @@ def test_note_check_bites(tmp_path):
         + "\n## ghost — not a claim\n\n<!-- registry:begin ghost -->\n<!-- registry:end ghost -->\n"
         + "\n## sandwich — a second section\n\nProse.\n"
     )
-    text = "\n".join(registry.note_problems(tmp_path))
+    text = "\n".join(registry.note_inconsistencies(tmp_path))
     for expected in [
         "theory/convergence.md:",
         "block sandwich is out of date with theory/claims.toml; regenerate it with "
@@ -92,13 +104,13 @@ def test_note_check_bites(tmp_path):
         assert expected in text, f"{expected!r} not reported in:\n{text}"
     # The command repairs what it can: the stale block, and a block under the new heading.
     assert sorted(registry.write_notes(tmp_path)) == ["theory/convergence.md", "theory/gradients.md"]
-    text = "\n".join(registry.note_problems(tmp_path))
+    text = "\n".join(registry.note_inconsistencies(tmp_path))
     assert "out of date" not in text and "has no registry block" not in text
     assert "claim sandwich: 2 blocks" in text and "claim rates: no section" in text
     # Malformed markers: reported by the check, and write_notes refuses to touch the notes.
     entmax = theory / "entmax.md"
     entmax.write_text(entmax.read_text().replace("<!-- registry:end dead-centres -->", "", 1))
-    assert "block dead-centres is not closed before line" in "\n".join(registry.note_problems(tmp_path))
+    assert "block dead-centres is not closed before line" in "\n".join(registry.note_inconsistencies(tmp_path))
     with pytest.raises(ValueError, match="dead-centres"):
         registry.write_notes(tmp_path)
 

@@ -18,11 +18,12 @@ must be named by that claim: the registry and the code point at each other.
 """
 
 import ast
+import functools
 import pathlib
 import re
 import tomllib
 
-__all__ = ["STATUSES", "load", "problems", "claim_markers"]
+__all__ = ["STATUSES", "load", "inconsistencies", "claim_markers", "caught_variants"]
 
 STATUSES = ("proved", "verified", "refuted", "open")
 REQUIRED = ("id", "title", "statement", "status", "proofs", "tests")
@@ -34,9 +35,20 @@ def load(path):
         return tomllib.load(handle).get("claim", [])
 
 
+@functools.lru_cache(maxsize=None)
+def _parsed(path, modified):
+    # One parse per file version: the registry names each test file many times.
+    return ast.parse(pathlib.Path(path).read_text(), filename=str(path))
+
+
+def _tree(path):
+    path = pathlib.Path(path)
+    return _parsed(str(path.resolve()), path.stat().st_mtime_ns)
+
+
 def claim_markers(path):
     """``{test_name: {claim ids}}`` for the functions of a test file marked with ``claim``."""
-    tree = ast.parse(pathlib.Path(path).read_text(), filename=str(path))
+    tree = _tree(path)
     markers = {}
     for node in ast.walk(tree):
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -52,12 +64,59 @@ def claim_markers(path):
     return markers
 
 
+def _variant_descriptions(root):
+    """``{NAME: description}`` of ``tests/variants.py``: the first string of each
+    ``NAME = <builder>("description", ...)``."""
+    path = pathlib.Path(root) / "tests" / "variants.py"
+    if not path.is_file():
+        return {}
+    found = {}
+    for node in _tree(path).body:
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Call) and node.value.args:
+            first = node.value.args[0]
+            if isinstance(first, ast.Constant) and isinstance(first.value, str):
+                for target in node.targets:
+                    if isinstance(target, ast.Name) and target.id.isupper():
+                        found[target.id] = first.value
+    return found
+
+
+def caught_variants(root, claim):
+    """The broken variants the claim's bite tests run, as ``[(NAME, description)]``.
+
+    A bite test (a test of the claim named ``*bite*``) names its variants as
+    ``variants.NAME`` in its body or its decorators; the descriptions come from
+    ``tests/variants.py``. This is what takes a reader from a claim id to the bug its
+    property is shown to catch.
+
+    Examples
+    --------
+    >>> [name for name, _ in caught_variants(_default_root(), {"tests": [
+    ...     "tests/claims/test_step_size.py::test_step_size_property_bites"]})]
+    ['SOFT_STEP_MIRRORED']
+    """
+    root = pathlib.Path(root)
+    descriptions = _variant_descriptions(root)
+    names = []
+    for test in claim.get("tests", []):
+        path, name = _split(test)
+        if not name or "bite" not in name or not (root / path).is_file():
+            continue
+        for node in ast.walk(_tree(root / path)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
+                for inner in ast.walk(ast.Module(body=[node], type_ignores=[])):
+                    if (isinstance(inner, ast.Attribute) and isinstance(inner.value, ast.Name)
+                            and inner.value.id == "variants" and inner.attr in descriptions and inner.attr not in names):
+                        names.append(inner.attr)
+    return [(name, descriptions[name]) for name in names]
+
+
 def _split(reference):
     path, _, name = reference.partition("::")
     return path, name.split("[")[0] or None
 
 
-def problems(root, registry=None):
+def inconsistencies(root, registry=None):
     """Everything wrong with the registry of the project at ``root``, as sentences.
 
     ``registry`` names another registry file to check against the same tree (default
@@ -123,7 +182,7 @@ def problems(root, registry=None):
 # from the claim's table: the registry is the one copy of the statement, the status and the
 # lists of proofs and tests; the note's hand-written prose around it discusses them.
 
-__all__ += ["NOTES_COMMAND", "render_block", "claim_notes", "note_problems", "write_notes", "main"]
+__all__ += ["NOTES_COMMAND", "render_block", "claim_notes", "note_inconsistencies", "write_notes", "main"]
 
 NOTES_COMMAND = "python -m kmeans_rbf.registry --write-notes"
 
@@ -151,14 +210,15 @@ def _render_field(field, value):
     return [f"{label} `{value!r}`"]
 
 
-def render_block(claim):
+def render_block(claim, variants=()):
     """The block of the notes generated from one claim table, markers included.
 
     It shows the status and title, the statement verbatim (a ``text`` code block: the
     registry writes its maths in ASCII), the proofs and tests as node ids, then every other
     field of the table in the registry's order, under its name (``no_proof_reason`` as
     "No proof reason"), so that a field added to the registry appears without a change
-    here. ``id`` is in the markers.
+    here, and last the broken ``variants`` its bite tests catch (``caught_variants``).
+    ``id`` is in the markers.
 
     Examples
     --------
@@ -201,6 +261,9 @@ def render_block(claim):
     for field, value in claim.items():
         if field not in ("id", "title", "statement", "status", "proofs", "tests"):
             lines += ["", *_render_field(field, value)]
+    if variants:
+        lines += ["", "**Broken variants its bite tests catch** (`tests/variants.py`).", ""]
+        lines += [f"- `{name}`: {description}" for name, description in variants]
     lines.append(f"<!-- registry:end {claim['id']} -->")
     return "\n".join(lines)
 
@@ -247,7 +310,7 @@ def _scan(lines):
 def claim_notes(root):
     """``{claim id: [notes]}``: for every ``## <id> — ...`` heading of ``root/theory/*.md``,
     the notes (paths relative to ``root``) that have it; ids are not checked against the
-    registry here (:func:`note_problems` does).
+    registry here (:func:`note_inconsistencies` does).
 
     Examples
     --------
@@ -262,7 +325,7 @@ def claim_notes(root):
     return found
 
 
-def note_problems(root, registry=None):
+def note_inconsistencies(root, registry=None):
     """Everything wrong with the claim sections of the notes ``root/theory/*.md``, as sentences.
 
     The rules: every claim of the registry has exactly one section ``## <id> — ...`` in
@@ -281,11 +344,11 @@ def note_problems(root, registry=None):
     ...     '[[claim]]\\nid = "a"\\ntitle = "t"\\nstatement = "s"\\nstatus = "open"\\n'
     ...     'proofs = []\\ntests = []\\n')
     >>> _ = (root / "theory" / "note.md").write_text("# Note\\n\\n## a — the claim a\\n\\nProse.\\n")
-    >>> note_problems(root)  # doctest: +ELLIPSIS
+    >>> note_inconsistencies(root)  # doctest: +ELLIPSIS
     ['theory/note.md:3: section a has no registry block; run `python -m kmeans_rbf.registry --write-notes`...']
     >>> write_notes(root)
     ['theory/note.md']
-    >>> note_problems(root)
+    >>> note_inconsistencies(root)
     []
     >>> shutil.rmtree(root)
     """
@@ -314,7 +377,7 @@ def note_problems(root, registry=None):
                 continue
             if section != claim_id:
                 found.append(f"{name}:{begin + 1}: block {claim_id} is not in the section ## {claim_id} — ...")
-            if "\n".join(lines[begin : end + 1]) != render_block(claims[claim_id]):
+            if "\n".join(lines[begin : end + 1]) != render_block(claims[claim_id], caught_variants(root, claims[claim_id])):
                 found.append(
                     f"{name}:{begin + 1}: block {claim_id} is out of date with theory/claims.toml; "
                     f"regenerate it with `{NOTES_COMMAND}`"
@@ -338,9 +401,9 @@ def write_notes(root, registry=None):
 
     Replaces every block of a known claim by ``render_block(claim)`` and adds a block right
     under every claim heading ``## <id> — ...`` that has none. Blocks of unknown ids are left
-    for :func:`note_problems` to report. Returns the paths (relative to ``root``) of the notes
+    for :func:`note_inconsistencies` to report. Returns the paths (relative to ``root``) of the notes
     it changed. Raises ``ValueError`` on malformed markers, before writing anything.
-    Example: see :func:`note_problems`.
+    Example: see :func:`note_inconsistencies`.
     """
     root = pathlib.Path(root)
     claims = {claim["id"]: claim for claim in load(registry or root / "theory" / "claims.toml") if "id" in claim}
@@ -352,10 +415,12 @@ def write_notes(root, registry=None):
         sections, blocks, errors = _scan(lines)
         if errors:
             raise ValueError("; ".join(f"{name}:{index + 1}: {sentence}" for index, sentence in errors))
-        edits = [(begin, end + 1, render_block(claims[claim_id]).split("\n"))
-                 for claim_id, begin, end, _ in blocks if claim_id in claims]
+        def block(claim_id):
+            return render_block(claims[claim_id], caught_variants(root, claims[claim_id])).split("\n")
+
+        edits = [(begin, end + 1, block(claim_id)) for claim_id, begin, end, _ in blocks if claim_id in claims]
         covered = {section for claim_id, _, _, section in blocks if claim_id == section}
-        edits += [(index + 1, index + 1, ["", *render_block(claims[claim_id]).split("\n")])
+        edits += [(index + 1, index + 1, ["", *block(claim_id)])
                   for index, claim_id in sections.items() if claim_id in claims and claim_id not in covered]
         for start, stop, replacement in sorted(edits, reverse=True):
             lines[start:stop] = replacement
@@ -392,7 +457,7 @@ def main(argv=None):
     if options.write_notes:
         for name in write_notes(root):
             print(f"rewrote {name}")
-    found = problems(root) + note_problems(root)
+    found = inconsistencies(root) + note_inconsistencies(root)
     for sentence in found:
         print(sentence)
     return 1 if found else 0

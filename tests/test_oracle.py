@@ -168,3 +168,25 @@ def test_nothing_checked_is_not_a_pass(tmp_path):
     completed = _cli("empty_adapter:Nothing", cwd=tmp_path)
     assert completed.returncode == 1
     assert "no check applied" in completed.stdout
+
+
+def test_the_readme_example_adapter_passes(tmp_path):
+    # The README's own example: scikit-learn refuses n_iter = 0 and K > N (documented
+    # limitations), which must show as "refused", and it is right on everything it accepts.
+    readme = (TESTS.parent / "README.md").read_text()
+    start = readme.index("class MyKMeans:")
+    source = readme[readme.rindex("```python", 0, start) + len("```python"):readme.index("```", start)]
+    (tmp_path / "readme_adapter.py").write_text(source)
+    sys.path.insert(0, str(tmp_path))
+    try:
+        import readme_adapter
+
+        sandbox = InProcess(readme_adapter.MyKMeans(), "readme")
+    finally:
+        sys.path.remove(str(tmp_path))
+    target = _target(sandbox)
+    results = {c.id: run_check(c, sandbox, DEFAULT_EXAMPLES) for c in EVERY_CHECK if c.applies(sandbox.info["capabilities"], target)}
+    assert set(results) == {"kmeans.reference", "kmeans.zero-iterations", "scale.kmeans"}
+    assert all(r.status in ("passed", "refused") for r in results.values()), {k: r.message for k, r in results.items()}
+    assert results["kmeans.zero-iterations"].status == "refused"
+    assert "max_iter" in results["kmeans.zero-iterations"].message

@@ -36,7 +36,7 @@ from .. import reference
 from ..allowances import frame
 from ..assertions import Defect, assert_finite_floats, expect
 from ..backends import rounded
-from ..kinds import KINDS
+from ..kinds import KINDS, MAPS
 from ..strategies import datasets, problems, temperatures
 from . import comparisons as compare
 from .draws import (
@@ -52,7 +52,7 @@ __all__ = ["Check", "Defect", "Target", "Unjudgeable", "require", "CHECKS", "DEF
 PROTOCOL = ("assign", "lloyd_step", "kmeans", "kmeans_fit", "responsibilities", "soft_step",
             "objective", "gradient", "entmax15", "sparsemax")
 DEFAULT_KINDS = KINDS
-ALL_KINDS = KINDS + ("sparsemax",)
+ALL_KINDS = ("hard",) + MAPS  # the kinds an implementation may offer: sparsemax too
 
 
 @dataclass(frozen=True)
@@ -359,8 +359,6 @@ def _axis_keyword(map_name):
     return lambda target: map_name in target.axis_keywords
 
 
-_SOFT = ("softmax", "entmax15", "sparsemax")
-_EVERY = ("hard",) + _SOFT
 _ANY_PROBLEM = st.one_of(problems(), square_problems(), one_cell_problems(), problems_with_empty_cells())
 _RUNS = st.one_of(problems(), _slow_starts(), starts_that_empty_a_cell(), problems_with_empty_cells())
 _EXTREME = problems(temperature=st.sampled_from([1e-12, 1e12]))
@@ -397,19 +395,19 @@ CHECKS = [
     Check("kmeans_fit.labels-and-inertia", "kmeans_fit", "the centres after n_iter steps, the labels of those centres, the inertia (a sum) consistent with them",
           _inputs(problem=_RUNS, n_iter=st.integers(1, 4)), check_kmeans_fit),
     Check("responsibilities.reference", "responsibilities", "responsibilities of every offered kind at T in [1e-4, 1e4]",
-          _kinded(_EVERY, "responsibilities", problem=st.one_of(_SMALL_TEMPERATURES, one_cell_problems())), check_responsibilities, kinds=_EVERY),
+          _kinded(ALL_KINDS, "responsibilities", problem=st.one_of(_SMALL_TEMPERATURES, one_cell_problems())), check_responsibilities, kinds=ALL_KINDS),
     Check("responsibilities.square", "responsibilities", "N == K with soft rows: each row normalised over the centres",
-          _kinded(_SOFT, "responsibilities", problem=square_problems()), check_responsibilities, kinds=_SOFT),
+          _kinded(MAPS, "responsibilities", problem=square_problems()), check_responsibilities, kinds=MAPS),
     Check("responsibilities.extreme-temperature", "responsibilities", "finite and right at T = 1e-12 and 1e12",
-          _kinded(_SOFT, "responsibilities", problem=_EXTREME), check_responsibilities, kinds=_SOFT),
+          _kinded(MAPS, "responsibilities", problem=_EXTREME), check_responsibilities, kinds=MAPS),
     Check("soft_step.reference", "soft_step", "one EM step c_k <- sum_i r_ik x_i / n_k, dead centres kept or relocated",
-          _kinded(_SOFT, "soft_step", problem=st.one_of(_SMALL_TEMPERATURES, square_problems(), problems_with_empty_cells())), check_soft_step, kinds=_SOFT),
+          _kinded(MAPS, "soft_step", problem=st.one_of(_SMALL_TEMPERATURES, square_problems(), problems_with_empty_cells())), check_soft_step, kinds=MAPS),
     Check("soft_step.extreme-temperature", "soft_step", "finite and right at T = 1e-12 (weights below the float range) and 1e12",
-          _kinded(_SOFT, "soft_step", problem=_EXTREME), check_soft_step, kinds=_SOFT),
+          _kinded(MAPS, "soft_step", problem=_EXTREME), check_soft_step, kinds=MAPS),
     Check("objective.reference", "objective", "J and L_T of every offered kind, means over points",
-          _kinded(_EVERY, "objective", problem=st.one_of(problems(), square_problems())), check_objective, kinds=_EVERY),
+          _kinded(ALL_KINDS, "objective", problem=st.one_of(problems(), square_problems())), check_objective, kinds=ALL_KINDS),
     Check("gradient.reference", "gradient", "the gradient of the objective, through the responsibilities",
-          _kinded(_EVERY, "gradient", problem=st.one_of(problems(), square_problems())), check_gradient, kinds=_EVERY),
+          _kinded(ALL_KINDS, "gradient", problem=st.one_of(problems(), square_problems())), check_gradient, kinds=ALL_KINDS),
     *_map_checks("entmax15"),
     *_map_checks("sparsemax"),
 ]

@@ -25,6 +25,8 @@ from typing import Callable
 
 import numpy as np
 
+from ..kinds import MAPS
+
 __all__ = ["ScaleProblem", "ScaleCheck", "PROBLEMS", "LOGIT_PROBLEMS", "SCALE_CHECKS", "build", "SEED"]
 
 SEED = 20261130
@@ -198,8 +200,6 @@ def _scale(id, capability, description, verify, problems=PROBLEMS, kinds=(), ext
     return ScaleCheck(f"scale.{id}", capability, description, None, verify, kinds, requires, tuple(problems), tuple(extra))
 
 
-_SOFT = ("softmax", "entmax15", "sparsemax")
-_EVERY = ("hard",) + _SOFT
 _DECIDED = [p for p in PROBLEMS if not p.name.startswith("near-ties")]
 
 SCALE_CHECKS = [
@@ -208,10 +208,10 @@ SCALE_CHECKS = [
     _scale("kmeans", "kmeans", "three Lloyd steps at scale", _checks.check_kmeans, _DECIDED, extra=[("n_iter", 3)]),
     _scale("kmeans_fit", "kmeans_fit", "centres, labels and inertia after three steps at scale", _checks.check_kmeans_fit, _DECIDED, extra=[("n_iter", 3)]),
     _scale("responsibilities", "responsibilities", "responsibilities of every offered kind at scale",
-           _checks.check_responsibilities, kinds=_EVERY),
-    _scale("soft_step", "soft_step", "one soft step at scale", _checks.check_soft_step, _DECIDED, kinds=_SOFT),
-    _scale("objective", "objective", "J and L_T at scale", _checks.check_objective, kinds=_EVERY),
-    _scale("gradient", "gradient", "the gradient at scale", _checks.check_gradient, _DECIDED, kinds=_EVERY),
+           _checks.check_responsibilities, kinds=_checks.ALL_KINDS),
+    _scale("soft_step", "soft_step", "one soft step at scale", _checks.check_soft_step, _DECIDED, kinds=MAPS),
+    _scale("objective", "objective", "J and L_T at scale", _checks.check_objective, kinds=_checks.ALL_KINDS),
+    _scale("gradient", "gradient", "the gradient at scale", _checks.check_gradient, _DECIDED, kinds=_checks.ALL_KINDS),
     _scale("entmax15", "entmax15", "entmax15 on shifted, spread and wide rows", _checks._check_map("entmax15"), LOGIT_PROBLEMS),
     _scale("sparsemax", "sparsemax", "sparsemax on shifted, spread and wide rows", _checks._check_map("sparsemax"), LOGIT_PROBLEMS),
 ]

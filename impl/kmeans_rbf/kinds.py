@@ -7,11 +7,8 @@
 ``MAPS`` are the maps from logits to the simplex that the package implements on their own
 (``softmax``, ``entmax15`` and, as an extra, ``sparsemax``).
 
-Default kinds. Functions that define K-Means as well as its soft relatives
-(``responsibilities``, ``objective``, ``gradient``) default to ``kind="hard"``, so that with
-no temperature they are K-Means. Functions that exist for the soft maps (``free_energy``,
-``free_energy_gradient``, ``soft_step``, ``anneal``) default to ``kind="softmax"``, the
-paper's map; their hard kind (where offered) is the T -> 0 limit, e.g. ``F_0 = J``.
+Default kinds (``hard`` for the functions that also define K-Means, ``softmax`` for those
+that exist for the soft maps) and why: ``theory/conventions.md``, "Responsibilities".
 
 Examples
 --------

@@ -518,6 +518,35 @@ Proof.
     destruct (Rle_dec 0 (z k / 2 - t)); destruct (Rle_dec 0 (z O / 2 - t)); lra.
 Qed.
 
+(** Per point, L < J + T H_max when K >= 2. *)
+Lemma point_L_lt kd T K d : (2 <= K)%nat -> 0 < T ->
+  sumf K (fun k => rmap kd K (fun l => - d l / T) k * d k) < mink K d + T * hmax kd K.
+Proof.
+  intros HK2 HT. assert (HK : (0 < K)%nat) by lia.
+  set (r := rmap kd K (fun l => - d l / T)).
+  pose proof (point_L_eq kd T K d HK HT) as E. fold r in E.
+  pose proof (point_F_le_J kd T K d HK HT).
+  destruct (entropy_bounds kd K r HK (rmap_simplex kd K _ HK)) as [_ Hle].
+  destruct (Rle_lt_or_eq_dec _ _ Hle) as [Hlt|Heq].
+  - assert (T * entropy kd K r < T * hmax kd K) by (apply Rmult_lt_compat_l; lra). lra.
+  - (* r is uniform, so every distance of the row is the same, and F = J - T H_max < J. *)
+    pose proof (proj1 (entropy_max_iff_uniform kd K r HK (rmap_simplex kd K _ HK)) Heq) as Hu.
+    pose proof (rmap_uniform_equal_row kd K _ HK Hu) as Hz.
+    assert (Hd : forall k, (k < K)%nat -> d k = d O).
+    { intros k Hk. specialize (Hz k Hk). simpl in Hz.
+      apply (Rmult_eq_reg_r (- / T)); [|apply Ropp_neq_0_compat, Rinv_neq_0_compat; lra].
+      unfold Rdiv in Hz. lra. }
+    rewrite (sumf_ext K _ (fun _ => / INR K * d O)) in E
+      by (intros k Hk; unfold r; rewrite Hu, Hd by assumption; reflexivity).
+    rewrite (sumf_ext K _ (fun _ => / INR K * d O))
+      by (intros k Hk; unfold r; rewrite Hu, Hd by assumption; reflexivity).
+    rewrite (mink_of_min K d O HK) by (intros k Hk; rewrite (Hd k Hk); lra).
+    rewrite sumf_const. replace (INR K * (/ INR K * d O)) with (d O)
+      by (field; apply Rgt_not_eq, INR_pos, HK).
+    pose proof (hmax_pos kd K HK2).
+    assert (0 < T * hmax kd K) by (apply Rmult_lt_0_compat; assumption). lra.
+Qed.
+
 (** ** The sandwich over the data: means over the N points. *)
 
 Lemma mean_le N a b : (0 < N)%nat -> (forall i, (i < N)%nat -> a i <= b i) ->
@@ -613,29 +642,7 @@ Theorem sandwich_upper_bound_strict : (2 <= K)%nat ->
   L kd T D N K X C < J D N K X C + T * hmax kd K.
 Proof.
   intros HK2. unfold L, J. rewrite mean_shift by exact HN. apply mean_lt; [exact HN|].
-  intros i _. set (d := dist D X C i). set (r := rmap kd K (fun l => - d l / T)).
-  change (fun k => resp kd T D K X C i k * d k) with (fun k => r k * d k).
-  pose proof (point_L_eq kd T K d HK HT) as E. fold r in E.
-  pose proof (point_F_le_J kd T K d HK HT).
-  destruct (entropy_bounds kd K r HK (rmap_simplex kd K _ HK)) as [_ Hle].
-  destruct (Rle_lt_or_eq_dec _ _ Hle) as [Hlt|Heq].
-  - assert (T * entropy kd K r < T * hmax kd K) by (apply Rmult_lt_compat_l; lra). lra.
-  - (* r is uniform, so every distance of the row is the same, and F = J - T H_max < J. *)
-    pose proof (proj1 (entropy_max_iff_uniform kd K r HK (rmap_simplex kd K _ HK)) Heq) as Hu.
-    pose proof (rmap_uniform_equal_row kd K _ HK Hu) as Hz.
-    assert (Hd : forall k, (k < K)%nat -> d k = d O).
-    { intros k Hk. specialize (Hz k Hk). simpl in Hz.
-      apply (Rmult_eq_reg_r (- / T)); [|apply Ropp_neq_0_compat, Rinv_neq_0_compat; lra].
-      unfold Rdiv in Hz. lra. }
-    rewrite (sumf_ext K _ (fun _ => / INR K * d O)) in E
-      by (intros k Hk; unfold r; rewrite Hu, Hd by assumption; reflexivity).
-    rewrite (sumf_ext K _ (fun _ => / INR K * d O))
-      by (intros k Hk; unfold r; rewrite Hu, Hd by assumption; reflexivity).
-    rewrite (mink_of_min K d O HK) by (intros k Hk; rewrite (Hd k Hk); lra).
-    rewrite sumf_const. replace (INR K * (/ INR K * d O)) with (d O)
-      by (field; apply Rgt_not_eq, INR_pos, HK).
-    pose proof (hmax_pos kd K HK2).
-    assert (0 < T * hmax kd K) by (apply Rmult_lt_0_compat; assumption). lra.
+  intros i _. apply point_L_lt; assumption.
 Qed.
 
 End Data.

@@ -320,3 +320,369 @@ Proof.
   - apply gradient_step_is_weighted_mean; assumption.
   - symmetry. apply is_derive_unique, is_derive_F; assumption.
 Qed.
+
+(** ** Euclidean norms in R^D. *)
+
+Definition dot (D : nat) (a b : nat -> R) : R := sumf D (fun j => a j * b j).
+
+Lemma dot_self_nonneg D a : 0 <= dot D a a.
+Proof. apply sumf_nonneg. intros. nra. Qed.
+
+Lemma norm_sq D a : norm D a ^ 2 = dot D a a.
+Proof.
+  unfold norm, dot. rewrite pow2_sqrt; [|apply sumf_nonneg; intros; apply pow2_ge_0].
+  apply sumf_ext. intros; ring.
+Qed.
+
+Lemma norm_nonneg D a : 0 <= norm D a.
+Proof. apply sqrt_pos. Qed.
+
+Lemma cauchy_schwarz D a b : dot D a b ^ 2 <= dot D a a * dot D b b.
+Proof.
+  destruct (Req_EM_T (dot D a a) 0) as [Ha|Ha].
+  - assert (Hz : forall j, (j < D)%nat -> a j = 0).
+    { intros j Hj. pose proof (sumf_zero_nonneg D (fun j => a j * a j) ltac:(intros; nra) Ha j Hj). nra. }
+    assert (dot D a b = 0).
+    { unfold dot. rewrite <- (sumf_zero D). apply sumf_ext. intros j Hj. rewrite Hz by exact Hj. ring. }
+    rewrite H, Ha. lra.
+  - pose proof (dot_self_nonneg D a). set (t := dot D a b / dot D a a).
+    assert (H0 : 0 <= sumf D (fun j => (t * a j - b j) ^ 2)) by (apply sumf_nonneg; intros; apply pow2_ge_0).
+    rewrite (sumf_ext D _ (fun j => t ^ 2 * (a j * a j) - 2 * t * (a j * b j) + b j * b j)) in H0 by (intros; ring).
+    rewrite sumf_plus, sumf_minus, !sumf_scal in H0. fold (dot D a a) (dot D a b) (dot D b b) in H0.
+    unfold t in H0.
+    assert (0 <= dot D b b - dot D a b ^ 2 / dot D a a).
+    { replace (dot D b b - dot D a b ^ 2 / dot D a a) with
+        ((dot D a b / dot D a a) ^ 2 * dot D a a - 2 * (dot D a b / dot D a a) * dot D a b + dot D b b)
+        by (field; exact Ha). exact H0. }
+    assert (0 < dot D a a) by lra.
+    apply (Rmult_le_reg_r (/ dot D a a)); [apply Rinv_0_lt_compat; lra|].
+    replace (dot D a a * dot D b b * / dot D a a) with (dot D b b) by (field; exact Ha). lra.
+Qed.
+
+Lemma norm_triangle D a b : norm D (fun j => a j + b j) <= norm D a + norm D b.
+Proof.
+  pose proof (norm_nonneg D a). pose proof (norm_nonneg D b). pose proof (norm_nonneg D (fun j => a j + b j)).
+  apply Rsqr_incr_0_var; [|lra]. unfold Rsqr.
+  replace (norm D (fun j => a j + b j) * norm D (fun j => a j + b j)) with (norm D (fun j => a j + b j) ^ 2) by ring.
+  replace ((norm D a + norm D b) * (norm D a + norm D b)) with (norm D a ^ 2 + 2 * (norm D a * norm D b) + norm D b ^ 2) by ring.
+  rewrite !norm_sq.
+  assert (E : dot D (fun j => a j + b j) (fun j => a j + b j) = dot D a a + 2 * dot D a b + dot D b b).
+  { unfold dot. rewrite <- sumf_scal, <- !sumf_plus. apply sumf_ext. intros; ring. }
+  rewrite E. assert (dot D a b <= norm D a * norm D b); [|lra].
+  assert (dot D a b ^ 2 <= (norm D a * norm D b) ^ 2).
+  { replace ((norm D a * norm D b) ^ 2) with (norm D a ^ 2 * norm D b ^ 2) by ring.
+    rewrite !norm_sq. apply cauchy_schwarz. }
+  assert (0 <= norm D a * norm D b) by (apply Rmult_le_pos; assumption).
+  destruct (Rle_lt_dec (dot D a b) (norm D a * norm D b)); [assumption|nra].
+Qed.
+
+Lemma norm_scal D c a : norm D (fun j => c * a j) = Rabs c * norm D a.
+Proof.
+  unfold norm. rewrite (sumf_ext D _ (fun j => c ^ 2 * a j ^ 2)) by (intros; ring).
+  rewrite sumf_scal, sqrt_mult_alt by apply pow2_ge_0. rewrite <- sqrt_Rsqr_abs. unfold Rsqr.
+  f_equal. f_equal. ring.
+Qed.
+
+Lemma norm_ext D a b : (forall j, (j < D)%nat -> a j = b j) -> norm D a = norm D b.
+Proof. intros H. unfold norm. f_equal. apply sumf_ext. intros j Hj. rewrite H by exact Hj. reflexivity. Qed.
+
+(** || sum_i w_i v_i || <= sum_i |w_i| ||v_i||. *)
+Lemma norm_sumf D N (w : nat -> R) (v : nat -> nat -> R) :
+  norm D (fun j => sumf N (fun i => w i * v i j)) <= sumf N (fun i => Rabs (w i) * norm D (v i)).
+Proof.
+  induction N as [|N IH]; simpl.
+  - unfold norm. rewrite sumf_ext with (g := fun _ => 0) by (intros; simpl; ring).
+    rewrite sumf_zero, sqrt_0. lra.
+  - eapply Rle_trans; [apply (norm_triangle D (fun j => sumf N (fun i => w i * v i j)) (fun j => w N * v N j))|].
+    rewrite norm_scal. lra.
+Qed.
+
+Lemma coord_le_norm D a j : (j < D)%nat -> Rabs (a j) <= norm D a.
+Proof.
+  intros Hj. unfold norm. rewrite <- sqrt_Rsqr_abs. apply sqrt_le_1_alt. unfold Rsqr.
+  replace (a j * a j) with (a j ^ 2) by ring.
+  apply (sumf_term_le D (fun j => a j ^ 2)); [intros; apply pow2_ge_0|exact Hj].
+Qed.
+
+(** ** Claim [soft-step-limit]. *)
+
+Lemma wstep_ext N X C w w' k j : (forall i, (i < N)%nat -> w i k = w' i k) ->
+  wstep N X C w k j = wstep N X C w' k j.
+Proof.
+  intros H. unfold wstep, mass.
+  rewrite (sumf_ext N (fun i => w i k) (fun i => w' i k)) by exact H.
+  rewrite (sumf_ext N (fun i => w i k * X i j) (fun i => w' i k * X i j)) by (intros i Hi; rewrite H by exact Hi; reflexivity).
+  reflexivity.
+Qed.
+
+(** Every point's non-nearest centres are at least m farther than its nearest one
+    (nearest = [assign], ties to the lowest index). With m > 0 no point is tied; the
+    registry's m = min_i (d_i(2) - d_i(1)) is the largest such m. *)
+Definition margin_ge (D N K : nat) (X C : nat -> nat -> R) (m : R) : Prop :=
+  forall i k, (i < N)%nat -> (k < K)%nat -> k <> assign D K X C i ->
+    m <= dist D X C i k - dist D X C i (assign D K X C i).
+
+(** (a) entmax-1.5: for 0 < T <= m/2 the soft step is Lloyd's step, empty cells included. *)
+Theorem entmax_soft_step_is_lloyd T D N K X C m : (0 < K)%nat -> 0 < T -> margin_ge D N K X C m -> 2 * T <= m ->
+  forall k j, (k < K)%nat -> soft_step Entmax15 T D N K X C k j = lloyd_step D N K X C k j.
+Proof.
+  intros HK HT Hm HTm k j Hk. unfold soft_step, lloyd_step. apply wstep_ext. intros i Hi.
+  set (a := assign D K X C i). assert (Ha : (a < K)%nat) by apply amin_lt, HK.
+  destruct (one_hot_of_gap K T (dist D X C i) HK HT a Ha) as [_ [H1 H0]].
+  { intros l Hl Hla. specialize (Hm i l Hi Hl Hla). fold a in Hm. lra. }
+  unfold resp, hard. fold a. cbn [rmap]. unfold ent_row in H1, H0.
+  destruct (Nat.eq_dec a k) as [<-|Hak]; [exact H1|apply H0; [exact Hk|auto]].
+Qed.
+
+(** Softmax weights under a margin m: the nearest weight is at least 1 - (K-1) e^(-m/T), the
+    others at most e^(-m/T). *)
+Lemma softmax_weight_bounds T K d a m : (0 < K)%nat -> 0 < T -> (a < K)%nat ->
+  (forall l, (l < K)%nat -> l <> a -> m <= d l - d a) ->
+  (forall k, (k < K)%nat -> k <> a -> softmax K (fun l => - d l / T) k <= exp (- m / T)) /\
+  1 - softmax K (fun l => - d l / T) a <= (INR K - 1) * exp (- m / T).
+Proof.
+  intros HK HT Ha Hm.
+  assert (Hsh : forall k, (k < K)%nat ->
+    softmax K (fun l => - d l / T) k = softmax K (fun l => - (d l - d a) / T) k).
+  { intros k Hk. rewrite <- (softmax_shift K (fun l => - (d l - d a) / T) (- d a / T) k HK).
+    apply softmax_ext; [|exact Hk]. intros; field; lra. }
+  assert (Hz : 1 <= sumf K (fun l => exp (- (d l - d a) / T))).
+  { replace 1 with (exp (- (d a - d a) / T)) by (replace (- (d a - d a) / T) with 0 by (field; lra); apply exp_0).
+    apply (sumf_term_le K (fun l => exp (- (d l - d a) / T))); [intros; left; apply exp_pos|exact Ha]. }
+  assert (Hk : forall k, (k < K)%nat -> k <> a -> softmax K (fun l => - d l / T) k <= exp (- m / T)).
+  { intros k Hk Hka. rewrite Hsh by exact Hk. unfold softmax.
+    assert (exp (- (d k - d a) / T) <= exp (- m / T)).
+    { specialize (Hm k Hk Hka). destruct (Rle_lt_or_eq_dec (- (d k - d a) / T) (- m / T)) as [Hl|He].
+      - apply (Rmult_le_reg_r T); [exact HT|]. field_simplify; lra.
+      - left. apply exp_increasing, Hl.
+      - rewrite He. lra. }
+    pose proof (exp_pos (- (d k - d a) / T)).
+    apply Rle_trans with (exp (- (d k - d a) / T)); [|assumption].
+    unfold Rdiv at 1. rewrite <- (Rmult_1_r (exp (- (d k - d a) / T))) at 2.
+    apply Rmult_le_compat_l; [lra|]. rewrite <- Rinv_1. apply Rinv_le_contravar; lra. }
+  split; [exact Hk|].
+  destruct (softmax_simplex K (fun l => - d l / T) HK) as [Hp Hs].
+  rewrite (sumf_split K a) in Hs by exact Ha.
+  assert (sumf K (fun i => if Nat.eq_dec i a then 0 else softmax K (fun l => - d l / T) i)
+          <= sumf K (fun i => if Nat.eq_dec i a then 0 else exp (- m / T))).
+  { apply sumf_le. intros i Hi. destruct (Nat.eq_dec i a); [lra|apply Hk; assumption]. }
+  rewrite sumf_others in H by exact Ha. lra.
+Qed.
+
+(** The cell size |S_k| and the bound B_k of the registry. *)
+Definition cell_size (D N K : nat) (X C : nat -> nat -> R) (k : nat) : R := mass N (hard D K X C) k.
+
+Definition limit_bound (N K : nat) (s Rk eta : R) : R :=
+  eta * ((INR K - 1) * s + INR N - s) * Rk / (s * (1 - (INR K - 1) * eta)).
+
+(** (b) softmax: with eta = e^(-m/T), (K - 1) eta < 1 and a non-empty cell k,
+    ||soft_k - m_k|| <= eta ((K-1) |S_k| + N - |S_k|) R_k / (|S_k| (1 - (K-1) eta)),
+    R_k = max_i ||x_i - m_k||. *)
+Theorem softmax_soft_step_bound T D N K X C m k : (0 < N)%nat -> (0 < K)%nat -> 0 < T -> (k < K)%nat ->
+  margin_ge D N K X C m -> 0 < cell_size D N K X C k -> (INR K - 1) * exp (- m / T) < 1 ->
+  norm D (fun j => soft_step Softmax T D N K X C k j - lloyd_step D N K X C k j) <=
+  limit_bound N K (cell_size D N K X C k)
+    (maxk N (fun i => norm D (fun j => X i j - lloyd_step D N K X C k j))) (exp (- m / T)).
+Proof.
+  intros HN HK HT Hk Hm Hs Heta.
+  set (s := cell_size D N K X C k) in *. set (eta := exp (- m / T)) in *.
+  set (r := fun i => resp Softmax T D K X C i k). set (h := fun i => hard D K X C i k).
+  set (n := mass N (resp Softmax T D K X C) k).
+  set (L := fun j => lloyd_step D N K X C k j).
+  set (Rk := maxk N (fun i => norm D (fun j => X i j - L j))).
+  assert (Hr0 : forall i, 0 < r i) by (intros; apply softmax_pos, HK).
+  assert (Hn : 0 < n).
+  { unfold n, mass. apply Rlt_le_trans with (r O); [apply Hr0|].
+    apply (sumf_term_le N r); [intros; left; apply Hr0|exact HN]. }
+  assert (Hh01 : forall i, h i = 0 \/ h i = 1) by (intros; unfold h, hard; destruct Nat.eq_dec; auto).
+  (* per-point weight bounds *)
+  assert (Hw : forall i, (i < N)%nat -> Rabs (r i - h i) <= h i * ((INR K - 1) * eta) + (1 - h i) * eta
+                                           /\ h i * (1 - (INR K - 1) * eta) <= r i).
+  { intros i Hi. set (a := assign D K X C i).
+    destruct (softmax_weight_bounds T K (dist D X C i) a m HK HT ltac:(apply amin_lt, HK)) as [Ho Hn0].
+    { intros l Hl Hla. apply Hm; assumption. }
+    destruct (softmax_simplex K (fun l => - dist D X C i l / T) HK) as [_ Hsum].
+    assert (Hri1 : r i <= 1) by (apply (simplex_le_one K _ k (softmax_simplex K _ HK) Hk)).
+    unfold h, hard. fold a. destruct (Nat.eq_dec a k) as [<-|Hak].
+    - unfold r, resp. cbn [rmap]. fold eta in Hn0.
+      pose proof (simplex_le_one K _ a (softmax_simplex K (fun l => - dist D X C i l / T) HK) Hk).
+      rewrite Rabs_left1 by lra. split; lra.
+    - pose proof (Ho k Hk (not_eq_sym Hak)). fold eta in H. pose proof (Hr0 i). unfold r, resp in H0 |- *. cbn [rmap] in H0 |- *.
+      rewrite Rabs_right by lra. split; lra. }
+  (* lloyd: L_j = sum_i h_i x_ij / s *)
+  assert (HL : forall j, L j = sumf N (fun i => h i * X i j) / s).
+  { intros j. unfold L, lloyd_step, wstep. fold (cell_size D N K X C k). fold s.
+    destruct (Rle_dec s 0); [lra|reflexivity]. }
+  assert (HS : forall j, soft_step Softmax T D N K X C k j = sumf N (fun i => r i * X i j) / n).
+  { intros j. unfold soft_step, wstep. fold n. destruct (Rle_dec n 0); [lra|reflexivity]. }
+  (* the deviation as a weighted sum of x_i - m_k *)
+  assert (Hdev : forall j, soft_step Softmax T D N K X C k j - L j =
+                 sumf N (fun i => ((r i - h i) / n) * (X i j - L j))).
+  { intros j. rewrite HS.
+    assert (Hsum : sumf N (fun i => h i * X i j) = s * L j) by (rewrite HL; field; lra).
+    rewrite (sumf_ext N (fun i => ((r i - h i) / n) * (X i j - L j))
+      (fun i => / n * (r i * X i j) - / n * (h i * X i j) - (L j / n) * r i + (L j / n) * h i))
+      by (intros; field; lra).
+    rewrite !sumf_plus, !sumf_minus, !sumf_scal, Hsum.
+    change (sumf N r) with n. change (sumf N h) with s. field. lra. }
+  rewrite (norm_ext D _ (fun j => sumf N (fun i => ((r i - h i) / n) * (X i j - L j)))) by (intros; apply Hdev).
+  eapply Rle_trans; [apply norm_sumf|].
+  (* bound each term by |r - h| Rk / n *)
+  apply Rle_trans with (sumf N (fun i => (h i * ((INR K - 1) * eta) + (1 - h i) * eta) * Rk) / n).
+  { unfold Rdiv at 2. rewrite <- sumf_scal_r. apply sumf_le. intros i Hi.
+    unfold Rdiv. rewrite Rabs_mult, (Rabs_right (/ n)) by (left; apply Rinv_0_lt_compat, Hn).
+    destruct (Hw i Hi) as [Hb _].
+    assert (norm D (fun j => X i j - L j) <= Rk) by (apply (maxk_ge N (fun i => norm D (fun j => X i j - L j))); exact Hi).
+    pose proof (Rabs_pos (r i - h i)). pose proof (norm_nonneg D (fun j => X i j - L j)).
+    assert (0 < / n) by (apply Rinv_0_lt_compat, Hn).
+    assert (Rabs (r i - h i) * norm D (fun j => X i j - L j) <= (h i * ((INR K - 1) * eta) + (1 - h i) * eta) * Rk).
+    { apply Rmult_le_compat; assumption. }
+    nra. }
+  (* sum_i h_i = s, and n >= s (1 - (K-1) eta) *)
+  assert (Hsh : sumf N h = s) by reflexivity.
+  assert (Hnlow : s * (1 - (INR K - 1) * eta) <= n).
+  { unfold n, mass. fold r. rewrite <- Hsh, <- sumf_scal_r. apply sumf_le. intros i Hi. apply Hw, Hi. }
+  assert (Hnum : sumf N (fun i => (h i * ((INR K - 1) * eta) + (1 - h i) * eta) * Rk) =
+                 ((INR K - 1) * s + INR N - s) * eta * Rk).
+  { rewrite (sumf_ext N _ (fun i => ((INR K - 1) * eta * Rk - eta * Rk) * h i + eta * Rk)) by (intros; ring).
+    rewrite sumf_plus, sumf_scal, sumf_const, Hsh. ring. }
+  rewrite Hnum. unfold limit_bound. fold Rk.
+  assert (HR : 0 <= Rk).
+  { unfold Rk. apply Rle_trans with (norm D (fun j => X O j - L j)); [apply norm_nonneg|].
+    apply (maxk_ge N (fun i => norm D (fun j => X i j - L j))), HN. }
+  assert (Heta0 : 0 < eta) by apply exp_pos.
+  assert (HsN : s <= INR N).
+  { rewrite <- Hsh. rewrite <- (Rmult_1_r (INR N)), <- sumf_const. apply sumf_le. intros i _.
+    destruct (Hh01 i) as [-> | ->]; lra. }
+  assert (HK1 : 0 <= INR K - 1) by (pose proof (le_INR 1 K HK); simpl in H; lra).
+  assert (Hnum0 : 0 <= ((INR K - 1) * s + INR N - s) * eta * Rk).
+  { apply Rmult_le_pos; [|exact HR]. apply Rmult_le_pos; [nra|lra]. }
+  assert (Hden : 0 < s * (1 - (INR K - 1) * eta)) by (apply Rmult_lt_0_compat; lra).
+  replace (eta * ((INR K - 1) * s + INR N - s) * Rk / (s * (1 - (INR K - 1) * eta)))
+    with (((INR K - 1) * s + INR N - s) * eta * Rk / (s * (1 - (INR K - 1) * eta))) by (field; lra).
+  unfold Rdiv. apply Rmult_le_compat_l; [exact Hnum0|]. apply Rinv_le_contravar; assumption.
+Qed.
+
+Lemma ball_R x e y : Rabs (y - x) < e -> ball x e y.
+Proof. intros H. unfold ball. simpl. unfold AbsRing_ball, abs, minus, plus, opp. simpl. exact H. Qed.
+
+Lemma at_right_0_intro (P : R -> Prop) : (exists d : posreal, forall T, 0 < T < d -> P T) -> at_right 0 P.
+Proof.
+  intros [d H]. unfold at_right, within, locally. exists d. intros T HT HT0. apply H. split; [exact HT0|].
+  unfold ball in HT. simpl in HT. unfold AbsRing_ball, abs, minus, plus, opp in HT. simpl in HT.
+  rewrite Ropp_0, Rplus_0_r in HT. apply Rabs_def2 in HT. lra.
+Qed.
+
+(** exp(-m/T) < theta for 0 < T < m / (- log theta). *)
+Lemma exp_small m theta T : 0 < m -> 0 < theta < 1 -> 0 < T < m / (- ln theta) -> exp (- m / T) < theta.
+Proof.
+  intros Hm Ht HT. assert (Hl : ln theta < 0) by (rewrite <- ln_1; apply ln_increasing; lra).
+  rewrite <- (exp_ln theta) by lra. apply exp_increasing.
+  assert (T * (- ln theta) < m).
+  { destruct HT as [HT0 HT1]. apply (Rmult_lt_compat_r (- ln theta)) in HT1; [|lra].
+    replace (m / - ln theta * - ln theta) with m in HT1 by (field; lra). exact HT1. }
+  apply (Rmult_lt_reg_r T); [lra|]. replace (- m / T * T) with (- m) by (field; lra). lra.
+Qed.
+
+(** As T -> 0+ the softmax soft step tends to Lloyd's step at every non-empty cell, when no
+    point is tied (a margin m > 0). *)
+Theorem softmax_soft_step_limit D N K X C m k j : (0 < N)%nat -> (0 < K)%nat -> (k < K)%nat -> (j < D)%nat ->
+  0 < m -> margin_ge D N K X C m -> 0 < cell_size D N K X C k ->
+  filterlim (fun T => soft_step Softmax T D N K X C k j) (at_right 0) (locally (lloyd_step D N K X C k j)).
+Proof.
+  intros HN HK Hk Hj Hm Hmg Hs. apply filterlim_locally. intros eps.
+  set (s := cell_size D N K X C k) in *.
+  set (Rk := maxk N (fun i => norm D (fun j => X i j - lloyd_step D N K X C k j))).
+  set (c1 := ((INR K - 1) * s + INR N - s) * Rk).
+  assert (HKr : 1 <= INR K) by (pose proof (le_INR 1 K HK); simpl in H; lra).
+  assert (HR : 0 <= Rk).
+  { unfold Rk. apply Rle_trans with (norm D (fun j => X O j - lloyd_step D N K X C k j)); [apply norm_nonneg|].
+    apply (maxk_ge N (fun i => norm D (fun j => X i j - lloyd_step D N K X C k j))), HN. }
+  assert (HsN : s <= INR N).
+  { unfold s, cell_size, mass. rewrite <- (Rmult_1_r (INR N)), <- sumf_const. apply sumf_le. intros i _.
+    unfold hard. destruct Nat.eq_dec; lra. }
+  assert (Hc1 : 0 <= c1) by (unfold c1; apply Rmult_le_pos; [nra|exact HR]).
+  pose proof (cond_pos eps) as He.
+  set (theta := Rmin (/ (2 * INR K)) (eps * s / (2 * c1 + 1))).
+  assert (Ht0 : 0 < theta).
+  { apply Rmin_pos; [apply Rinv_0_lt_compat; lra|]. apply Rdiv_lt_0_compat; [nra|lra]. }
+  assert (Ht1 : theta <= / (2 * INR K)) by apply Rmin_l.
+  assert (Ht2 : theta <= eps * s / (2 * c1 + 1)) by apply Rmin_r.
+  assert (HK2 : / (2 * INR K) <= / 2) by (apply Rinv_le_contravar; lra).
+  assert (Hl : ln theta < 0) by (rewrite <- ln_1; apply ln_increasing; lra).
+  apply at_right_0_intro. exists (mkposreal (m / (- ln theta)) ltac:(apply Rdiv_lt_0_compat; lra)).
+  intros T HT. simpl in HT. apply ball_R.
+  assert (Heta : exp (- m / T) < theta) by (apply exp_small; [exact Hm|lra|exact HT]).
+  set (eta := exp (- m / T)) in *. assert (Heta0 : 0 < eta) by apply exp_pos.
+  assert (HKeta : (INR K - 1) * eta <= / 2).
+  { assert ((INR K - 1) * eta <= INR K * theta) by nra.
+    assert (INR K * theta <= INR K * / (2 * INR K)) by (apply Rmult_le_compat_l; lra).
+    replace (INR K * / (2 * INR K)) with (/ 2) in H0 by (field; lra). lra. }
+  pose proof (softmax_soft_step_bound T D N K X C m k HN HK ltac:(lra) Hk Hmg Hs ltac:(fold eta; lra)) as B.
+  fold s eta Rk in B.
+  pose proof (coord_le_norm D (fun j => soft_step Softmax T D N K X C k j - lloyd_step D N K X C k j) j) as Hc.
+  specialize (Hc Hj).
+  assert (Hs2 : 0 < s * (1 - (INR K - 1) * eta)) by (apply Rmult_lt_0_compat; lra).
+  assert (Hb : limit_bound N K s Rk eta <= 2 * eta * c1 / s).
+  { unfold limit_bound.
+    replace (eta * ((INR K - 1) * s + INR N - s) * Rk) with (eta * c1) by (unfold c1; ring).
+    replace (2 * eta * c1 / s) with (eta * c1 / (s * / 2)) by (field; lra).
+    unfold Rdiv. apply Rmult_le_compat_l; [apply Rmult_le_pos; lra|].
+    apply Rinv_le_contravar; [nra|]. apply Rmult_le_compat_l; lra. }
+  assert (Hb2 : 2 * eta * c1 / s <= 2 * theta * c1 / s).
+  { unfold Rdiv. apply Rmult_le_compat_r; [left; apply Rinv_0_lt_compat; lra|]. nra. }
+  assert (Hb3 : 2 * theta * c1 / s <= 2 * c1 * eps / (2 * c1 + 1)).
+  { replace (2 * theta * c1 / s) with (2 * c1 * (theta / s)) by (field; lra).
+    replace (2 * c1 * eps / (2 * c1 + 1)) with (2 * c1 * ((eps * s / (2 * c1 + 1)) / s)) by (field; lra).
+    apply Rmult_le_compat_l; [lra|]. unfold Rdiv. apply Rmult_le_compat_r; [left; apply Rinv_0_lt_compat; lra|lra]. }
+  assert (Hb4 : 2 * c1 * eps / (2 * c1 + 1) < eps).
+  { apply (Rmult_lt_reg_r (2 * c1 + 1)); [lra|]. replace (2 * c1 * eps / (2 * c1 + 1) * (2 * c1 + 1)) with (2 * c1 * eps)
+      by (field; lra). nra. }
+  lra.
+Qed.
+
+(** The hypothesis "no empty cell" cannot be dropped for softmax: X = {0}, C = (0, 5). The
+    cell of c_1 is empty, Lloyd keeps c_1 = 5, and every softmax soft step sends it to 0. *)
+Theorem softmax_limit_needs_nonempty_cells :
+  let X := fun _ _ : nat => 0 in
+  let C := fun k _ : nat => if Nat.eq_dec k O then 0 else 5 in
+  margin_ge 1 1 2 X C 25 /\ cell_size 1 1 2 X C 1 = 0 /\ lloyd_step 1 1 2 X C 1 0 = 5 /\
+  forall T, 0 < T -> soft_step Softmax T 1 1 2 X C 1 0 = 0.
+Proof.
+  intros X C.
+  assert (Hd : forall k, dist 1 X C 0 k = if Nat.eq_dec k O then 0 else 25).
+  { intros k. unfold dist, dist2, X, C. simpl. destruct (Nat.eq_dec k O); ring. }
+  assert (Ha : assign 1 2 X C 0 = O).
+  { unfold assign, amin. simpl. rewrite !Hd. simpl. destruct (Rlt_dec 25 0); [lra|reflexivity]. }
+  assert (Hcs : cell_size 1 1 2 X C 1 = 0).
+  { unfold cell_size, mass, hard. simpl. rewrite Ha. simpl. ring. }
+  split; [|split; [exact Hcs|split]].
+  - intros i k Hi Hk Hka. assert (i = O) by lia. subst i. rewrite Ha in *.
+    assert (k = 1%nat) by lia. subst k. rewrite !Hd. simpl. lra.
+  - unfold lloyd_step, wstep. fold (cell_size 1 1 2 X C 1). rewrite Hcs.
+    destruct (Rle_dec 0 0); [reflexivity|lra].
+  - intros T HT. unfold soft_step, wstep.
+    destruct (Rle_dec (mass 1 (resp Softmax T 1 2 X C) 1) 0) as [H|H].
+    + exfalso. unfold mass in H. simpl in H. pose proof (softmax_pos 2 (fun l => - dist 1 X C 0 l / T) 1 ltac:(lia)).
+      unfold resp in H. simpl in H. lra.
+    + simpl. unfold X. unfold Rdiv. ring.
+Qed.
+
+(** Claim [soft-step-limit], both parts together. *)
+Theorem soft_step_limit D N K X C m : (0 < N)%nat -> (2 <= K)%nat -> 0 < m -> margin_ge D N K X C m ->
+  (* (a) entmax-1.5: exactly Lloyd's step for 0 < T <= m/2, empty cells included *)
+  (forall T k j, 0 < T -> 2 * T <= m -> (k < K)%nat ->
+     soft_step Entmax15 T D N K X C k j = lloyd_step D N K X C k j) /\
+  (* (b) softmax, at a non-empty cell: the bound B_k when (K-1) e^(-m/T) < 1, and the limit *)
+  (forall T k, 0 < T -> (k < K)%nat -> 0 < cell_size D N K X C k -> (INR K - 1) * exp (- m / T) < 1 ->
+     norm D (fun j => soft_step Softmax T D N K X C k j - lloyd_step D N K X C k j) <=
+     limit_bound N K (cell_size D N K X C k)
+       (maxk N (fun i => norm D (fun j => X i j - lloyd_step D N K X C k j))) (exp (- m / T))) /\
+  (forall k j, (k < K)%nat -> (j < D)%nat -> 0 < cell_size D N K X C k ->
+     filterlim (fun T => soft_step Softmax T D N K X C k j) (at_right 0) (locally (lloyd_step D N K X C k j))).
+Proof.
+  intros HN HK Hm Hmg. assert (HK0 : (0 < K)%nat) by lia. split; [|split].
+  - intros T k j HT HTm Hk. apply (entmax_soft_step_is_lloyd T D N K X C m HK0 HT Hmg HTm k j Hk).
+  - intros T k HT Hk Hs He. apply softmax_soft_step_bound; assumption.
+  - intros k j Hk Hj Hs. apply (softmax_soft_step_limit D N K X C m k j); assumption.
+Qed.

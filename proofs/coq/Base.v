@@ -122,6 +122,12 @@ Proof.
       * right. intros l Hl. destruct (Nat.eq_dec l n) as [->|]; [exact HnP|apply Hn; lia].
 Qed.
 
+Lemma if_eq (j : nat) (A : Type) (a b : A) : (if Nat.eq_dec j j then a else b) = a.
+Proof. destruct (Nat.eq_dec j j); [reflexivity|contradiction]. Qed.
+
+Lemma if_eq_dec_neq (a b : nat) (A : Type) (x y : A) : a <> b -> (if Nat.eq_dec a b then x else y) = y.
+Proof. intros H. destruct (Nat.eq_dec a b); [contradiction|reflexivity]. Qed.
+
 (** ** Minima and the index of the minimum, ties to the lowest index. *)
 
 (** [aminf n f] is the first index of a minimum of [f] over [0..n]. *)

@@ -9,9 +9,6 @@ From Coq Require Import Reals Lra Lia.
 From KmeansRBF Require Import Base.
 Open Scope R_scope.
 
-Lemma if_eq_dec_neq (a b : nat) (A : Type) (x y : A) : a <> b -> (if Nat.eq_dec a b then x else y) = y.
-Proof. intros H. destruct (Nat.eq_dec a b); [contradiction|reflexivity]. Qed.
-
 Definition ent_row (K : nat) (T : R) (d : nat -> R) : nat -> R := entmax K (fun l => - d l / T).
 
 Definition one_hot (K : nat) (p : nat -> R) (j : nat) : Prop :=

@@ -76,9 +76,6 @@ Proof.
   intros l Hl. rewrite H by exact Hl. reflexivity.
 Qed.
 
-Lemma if_eq (j : nat) (A : Type) (a b : A) : (if Nat.eq_dec j j then a else b) = a.
-Proof. destruct (Nat.eq_dec j j); [reflexivity|contradiction]. Qed.
-
 Lemma sumf_others K j M : (j < K)%nat ->
   sumf K (fun k => if Nat.eq_dec k j then 0 else M) = (INR K - 1) * M.
 Proof.

@@ -169,6 +169,20 @@ Proof. unfold amin. apply (aminf_spec (pred K) f). Qed.
 Lemma mink_le K f k : (k < K)%nat -> mink K f <= f k.
 Proof. apply amin_le. Qed.
 
+Lemma aminf_ext n f g : (forall k, (k <= n)%nat -> f k = g k) -> aminf n f = aminf n g.
+Proof.
+  induction n as [|n IH]; intros H; [reflexivity|]. simpl.
+  rewrite IH by (intros; apply H; lia).
+  pose proof (proj1 (aminf_spec n g)).
+  rewrite (H (S n)), (H (aminf n g)) by lia. reflexivity.
+Qed.
+
+Lemma amin_ext K f g : (forall k, (k < K)%nat -> f k = g k) -> amin K f = amin K g.
+Proof.
+  intros H. unfold amin. destruct K as [|K']; [reflexivity|]. apply aminf_ext.
+  intros k Hk. apply H. simpl in Hk. lia.
+Qed.
+
 Lemma mink_ext K f g : (forall k, (k < K)%nat -> f k = g k) -> (0 < K)%nat -> mink K f = mink K g.
 Proof.
   intros H HK. unfold mink.

@@ -8,6 +8,15 @@ From Coquelicot Require Import Coquelicot.
 From KmeansRBF Require Import Base Sandwich Uniform Entmax Steps.
 Open Scope R_scope.
 
+(** Decide the index tests of concrete indices. *)
+Ltac eqdec := repeat match goal with
+  | |- context [Nat.eq_dec ?a ?b] => let H := fresh in
+      destruct (Nat.eq_dec a b) as [H|H]; try (exfalso; lia)
+  end.
+
+Lemma mink_2 f : mink 2 f = Rmin (f O) (f 1%nat).
+Proof. unfold mink, amin. simpl. unfold Rmin. destruct Rlt_dec; destruct Rle_dec; lra. Qed.
+
 (** Rows of two entries. *)
 Lemma sumf_2 (f : nat -> R) : sumf 2 f = f O + f 1%nat.
 Proof. simpl. ring. Qed.
@@ -274,4 +283,197 @@ Proof.
         rewrite I0. apply Ent; lra. }
     destruct Hs as [S0 S1]. split; [exact S0|split; [exact S1|]].
     rewrite S1, (proj2 (LloydIter (S n) Hn)). rewrite Rabs_left by lra. lra.
+Qed.
+
+(** ** Claim [dead-centre-revival] (refuted): X = {0, 6}, C = (1, -2.5), T = 1, entmax-1.5. *)
+
+Definition X06 : nat -> nat -> R := fun i _ => if Nat.eq_dec i O then 0 else 6.
+Definition Cpair (a b : R) : nat -> nat -> R := fun k _ => if Nat.eq_dec k O then a else b.
+
+Lemma dist_pair (X : nat -> nat -> R) a b i k : dist 1 X (Cpair a b) i k = (X i O - (if Nat.eq_dec k O then a else b)) ^ 2.
+Proof. unfold dist, dist2, Cpair. simpl. ring. Qed.
+
+(** Two points, two centres, entmax at T: if each row is one-hot at a(i), the step is the
+    mean of each cell (a cell without points keeps its centre). *)
+Lemma entmax_row2 T X C i j : 0 < T -> (j < 2)%nat ->
+  (forall k, (k < 2)%nat -> k <> j -> 2 * T <= dist 1 X C i k - dist 1 X C i j) ->
+  forall k, (k < 2)%nat -> resp Entmax15 T 1 2 X C i k = if Nat.eq_dec k j then 1 else 0.
+Proof.
+  intros HT Hj H k Hk. destruct (one_hot_of_gap 2 T (dist 1 X C i) ltac:(lia) HT j Hj H) as [_ [H1 H0]].
+  unfold resp. simpl. destruct (Nat.eq_dec k j) as [->|Hkj]; [exact H1|apply H0; assumption].
+Qed.
+
+Theorem dead_centre_revival :
+  let C0 := Cpair 1 (-5 / 2) in
+  let C1 := soft_step Entmax15 1 1 2 2 X06 C0 in
+  let C2 := soft_step Entmax15 1 1 2 2 X06 C1 in
+  (* c_1 is dead at C0: both its regrets are >= 2T, no mass *)
+  (dist 1 X06 C0 O 1 - dist 1 X06 C0 O O = 21 / 4 /\ dist 1 X06 C0 1 1 - dist 1 X06 C0 1 O = 189 / 4 /\
+   resp Entmax15 1 1 2 X06 C0 O 1 = 0 /\ resp Entmax15 1 1 2 X06 C0 1 1 = 0) /\
+  (* step 1: c_0 -> 3, c_1 kept *)
+  (C1 O O = 3 /\ C1 1%nat O = -5 / 2) /\
+  (* then c_1 is the nearest centre of x = 0, with gap 2.75 >= 2T, and takes it: (6, 0) *)
+  (C2 O O = 6 /\ C2 1%nat O = 0) /\
+  (* J from 13 to 0 *)
+  J 1 2 2 X06 C0 = 13 /\ J 1 2 2 X06 (Cpair 6 0) = 0.
+Proof.
+  intros C0 C1 C2.
+  assert (D0 : forall i k, dist 1 X06 C0 i k = (X06 i O - (if Nat.eq_dec k O then 1 else -5 / 2)) ^ 2)
+    by (intros; apply dist_pair).
+  assert (R0 : forall i k, (i < 2)%nat -> (k < 2)%nat -> resp Entmax15 1 1 2 X06 C0 i k = if Nat.eq_dec k O then 1 else 0).
+  { intros i k Hi Hk. apply entmax_row2; [lra|lia| |exact Hk].
+    intros k' Hk' Hk'0. assert (k' = 1%nat) by lia. subst k'. rewrite !D0. unfold X06.
+    destruct i as [|[|i]]; simpl; [lra|lra|lia]. }
+  assert (HC1 : C1 O O = 3 /\ C1 1%nat O = -5 / 2).
+  { unfold C1, soft_step, wstep, mass. rewrite !sumf_2, !R0 by lia. simpl. split.
+    - destruct Rle_dec; [lra|]. unfold X06. simpl. field.
+    - destruct Rle_dec; [reflexivity|lra]. }
+  assert (D1 : forall i k, (k < 2)%nat -> dist 1 X06 C1 i k = (X06 i O - (if Nat.eq_dec k O then 3 else -5 / 2)) ^ 2).
+  { intros i k Hk. destruct HC1 as [E0 E1].
+    destruct k as [|[|k]]; [| |lia]; unfold dist, dist2; simpl; [rewrite E0|rewrite E1]; ring. }
+  assert (R1 : forall i k, (i < 2)%nat -> (k < 2)%nat ->
+     resp Entmax15 1 1 2 X06 C1 i k = if Nat.eq_dec k (if Nat.eq_dec i O then 1%nat else O) then 1 else 0).
+  { intros i k Hi Hk. apply entmax_row2; [lra|destruct Nat.eq_dec; lia| |exact Hk].
+    intros k' Hk' Hk'j. rewrite !D1 by (try destruct Nat.eq_dec; lia). unfold X06.
+    destruct i as [|[|i]]; [|simpl|lia].
+    - assert (k' = O) by (simpl in Hk'j; lia). subst k'. simpl. lra.
+    - assert (k' = 1%nat) by (simpl in Hk'j; lia). subst k'. simpl. lra. }
+  assert (Jmin : forall X C, J 1 2 2 X C = (mink 2 (dist 1 X C O) + mink 2 (dist 1 X C 1)) / 2).
+  { intros. unfold J. rewrite sumf_2. simpl. field. }
+  split; [|split; [exact HC1|split]].
+  - rewrite (R0 O 1%nat), (R0 1%nat 1%nat) by lia. simpl. rewrite !D0. unfold X06. simpl.
+    split; [lra|split; [lra|split; reflexivity]].
+  - unfold C2, soft_step, wstep, mass. rewrite !sumf_2, !R1 by lia. simpl. split.
+    + destruct Rle_dec; [lra|]. unfold X06. simpl. field.
+    + destruct Rle_dec; [lra|]. unfold X06. simpl. field.
+  - rewrite !Jmin, !mink_2. unfold C0. rewrite !dist_pair. unfold X06. eqdec.
+    unfold Rmin. split; repeat destruct Rle_dec; lra.
+Qed.
+
+(** ** Claim [objective-descent] (refuted): the soft step can increase L_T.
+    entmax-1.5, X = {-1, 1}, C = (-3/2, 3/2), T = 3 = m/2: L_T(C) = J(C) = 1/4, the soft step
+    is Lloyd's (-1, 1), and L_T(-1, 1) = (18 - 4 sqrt 14)/9 = 0.337... *)
+
+Definition Xpm : nat -> nat -> R := fun i _ => if Nat.eq_dec i O then -1 else 1.
+
+Lemma L_ext_C kd T D N K X C C' : (0 < K)%nat ->
+  (forall k j, (k < K)%nat -> (j < D)%nat -> C k j = C' k j) -> L kd T D N K X C = L kd T D N K X C'.
+Proof.
+  intros HK H. unfold L. f_equal. apply sumf_ext. intros i _.
+  assert (E : forall l, (l < K)%nat -> dist D X C i l = dist D X C' i l)
+    by (intros l Hl; apply dist_ext_C; intros; apply H; assumption).
+  apply sumf_ext. intros k Hk. rewrite E by exact Hk. f_equal. unfold resp.
+  apply rmap_ext; [|exact Hk]. intros l Hl. rewrite E by exact Hl. reflexivity.
+Qed.
+
+(** Entmax-1.5 at T = 3 of a two-entry row with squared distances (0, 4) (a = 0, b = 1) or
+    (4, 0) (a = 1, b = 0): tau = -(2 + sqrt 14)/6, weights ((2 + sqrt 14)/6)^2 on the near
+    centre and ((sqrt 14 - 2)/6)^2 on the far one. *)
+Lemma entmax_row_0_4 (d : nat -> R) (a b : nat) : ((a = O /\ b = 1) \/ (a = 1 /\ b = O))%nat ->
+  d a = 0 -> d b = 4 ->
+  entmax 2 (fun l => - d l / 3) a = ((2 + sqrt 14) / 6) ^ 2 /\
+  entmax 2 (fun l => - d l / 3) b = ((sqrt 14 - 2) / 6) ^ 2.
+Proof.
+  intros Hab Ha Hb. pose proof (sqrt_sqrt 14 ltac:(lra)) as S.
+  assert (S2 : 2 < sqrt 14) by (rewrite <- (sqrt_square 2) by lra; apply sqrt_lt_1_alt; lra).
+  assert (Ht : tau 2 (fun l => - d l / 3 / 2) = - (2 + sqrt 14) / 6).
+  { apply tau_unique; [lia|]. unfold phi. rewrite sumf_2.
+    destruct Hab as [[-> ->]|[-> ->]]; rewrite Ha, Hb;
+      rewrite !pos_of_nonneg by (unfold Rdiv; nra); nra. }
+  unfold entmax. rewrite Ht, Ha, Hb. rewrite !pos_of_nonneg by (unfold Rdiv; nra).
+  split; f_equal; field.
+Qed.
+
+Theorem objective_can_increase :
+  let C := Cpair (-3 / 2) (3 / 2) in
+  L Entmax15 3 1 2 2 Xpm C = 1 / 4 /\ J 1 2 2 Xpm C = 1 / 4 /\
+  (soft_step Entmax15 3 1 2 2 Xpm C O O = -1 /\ soft_step Entmax15 3 1 2 2 Xpm C 1 O = 1) /\
+  L Entmax15 3 1 2 2 Xpm (soft_step Entmax15 3 1 2 2 Xpm C) = (18 - 4 * sqrt 14) / 9 /\
+  1 / 4 < (18 - 4 * sqrt 14) / 9.
+Proof.
+  intros C.
+  assert (DC : forall i k, dist 1 Xpm C i k = (Xpm i O - (if Nat.eq_dec k O then -3 / 2 else 3 / 2)) ^ 2)
+    by (intros; apply dist_pair).
+  assert (R0 : forall i k, (i < 2)%nat -> (k < 2)%nat -> resp Entmax15 3 1 2 Xpm C i k =
+             if Nat.eq_dec k (if Nat.eq_dec i O then O else 1%nat) then 1 else 0).
+  { intros i k Hi Hk. apply entmax_row2; [lra|destruct Nat.eq_dec; lia| |exact Hk].
+    intros k' Hk' Hkj. rewrite !DC. unfold Xpm. destruct i as [|[|i]]; [| |lia]; simpl in Hkj |- *.
+    - assert (k' = 1%nat) by lia. subst k'. simpl. lra.
+    - assert (k' = O) by lia. subst k'. simpl. lra. }
+  assert (HS : soft_step Entmax15 3 1 2 2 Xpm C O O = -1 /\ soft_step Entmax15 3 1 2 2 Xpm C 1 O = 1).
+  { unfold soft_step, wstep, mass. rewrite !sumf_2, !R0 by lia. simpl. unfold Xpm. simpl.
+    split; (destruct Rle_dec; [lra|]); field. }
+  split; [|split; [|split; [exact HS|split]]].
+  - unfold L. rewrite sumf_2, !sumf_2, !R0 by lia. simpl. rewrite !DC. unfold Xpm. simpl. field.
+  - unfold J. replace (INR 2) with 2 by (simpl; lra). rewrite sumf_2, !mink_2, !DC. unfold Xpm. eqdec. unfold Rmin. repeat destruct Rle_dec; lra.
+  - rewrite (L_ext_C Entmax15 3 1 2 2 Xpm _ (Cpair (-1) 1)); [|lia|].
+    2:{ intros k j Hk Hj. assert (j = O) by lia. subst j. unfold Cpair.
+        destruct k as [|[|k]]; [apply HS|apply HS|lia]. }
+    assert (D1 : forall i k, dist 1 Xpm (Cpair (-1) 1) i k = (Xpm i O - (if Nat.eq_dec k O then -1 else 1)) ^ 2)
+      by (intros; apply dist_pair).
+    destruct (entmax_row_0_4 (dist 1 Xpm (Cpair (-1) 1) O) O 1 ltac:(lia)) as [P00 P01];
+      [rewrite D1; unfold Xpm; simpl; ring|rewrite D1; unfold Xpm; simpl; ring|].
+    destruct (entmax_row_0_4 (dist 1 Xpm (Cpair (-1) 1) 1) 1 O ltac:(lia)) as [P11 P10];
+      [rewrite D1; unfold Xpm; simpl; ring|rewrite D1; unfold Xpm; simpl; ring|].
+    unfold L. rewrite sumf_2, !sumf_2. unfold resp. cbn [rmap]. rewrite P00, P01, P11, P10, !D1. unfold Xpm.
+    eqdec. replace (INR 2) with 2 by (simpl; lra). pose proof (sqrt_sqrt 14 ltac:(lra)). nra.
+  - pose proof (sqrt_sqrt 14 ltac:(lra)). assert (sqrt 14 < 63 / 16) by
+      (rewrite <- (sqrt_square (63 / 16)) by lra; apply sqrt_lt_1_alt; lra). lra.
+Qed.
+
+(** ** Claim [fixed-points-hull] (refuted): X = {0, 1}, C = (1/2, 10). Lloyd's step (the
+    empty cell keeps its centre) and the entmax-1.5 soft step at T = 1 both return C, and
+    c_1 = 10 is no convex combination of the data. What holds: every softmax soft step is a
+    convex combination of the data, so every softmax fixed point lies in the hull. *)
+
+Definition X01 : nat -> nat -> R := fun i _ => if Nat.eq_dec i O then 0 else 1.
+
+Definition in_hull (D N : nat) (X : nat -> nat -> R) (c : nat -> R) : Prop :=
+  exists w : nat -> R, (forall i, (i < N)%nat -> 0 <= w i) /\ sumf N w = 1 /\
+    forall j, (j < D)%nat -> c j = sumf N (fun i => w i * X i j).
+
+Theorem fixed_points_outside_the_hull :
+  let C := Cpair (1 / 2) 10 in
+  (lloyd_step 1 2 2 X01 C O O = 1 / 2 /\ lloyd_step 1 2 2 X01 C 1 O = 10) /\
+  (soft_step Entmax15 1 1 2 2 X01 C O O = 1 / 2 /\ soft_step Entmax15 1 1 2 2 X01 C 1 O = 10) /\
+  ~ in_hull 1 2 X01 (C 1%nat).
+Proof.
+  intros C.
+  assert (DC : forall i k, dist 1 X01 C i k = (X01 i O - (if Nat.eq_dec k O then 1 / 2 else 10)) ^ 2)
+    by (intros; apply dist_pair).
+  assert (A : forall i, (i < 2)%nat -> assign 1 2 X01 C i = O).
+  { intros i Hi. rewrite assign_2, !DC. unfold X01. destruct i as [|[|i]]; [| |lia]; simpl;
+      destruct Rlt_dec; [lra|reflexivity|lra|reflexivity]. }
+  assert (R : forall i k, (i < 2)%nat -> (k < 2)%nat -> resp Entmax15 1 1 2 X01 C i k = if Nat.eq_dec k O then 1 else 0).
+  { intros i k Hi Hk. apply entmax_row2; [lra|lia| |exact Hk].
+    intros k' Hk' Hk0. assert (k' = 1%nat) by lia. subst k'. rewrite !DC. unfold X01.
+    destruct i as [|[|i]]; [| |lia]; simpl; lra. }
+  split; [|split].
+  - unfold lloyd_step, wstep, mass, hard. rewrite !sumf_2, !A by lia. simpl. unfold X01. simpl.
+    split; [destruct Rle_dec; [lra|field]|destruct Rle_dec; [reflexivity|lra]].
+  - unfold soft_step, wstep, mass. rewrite !sumf_2, !R by lia. simpl. unfold X01. simpl.
+    split; [destruct Rle_dec; [lra|field]|destruct Rle_dec; [reflexivity|lra]].
+  - intros [w [Hw [Hs Hc]]]. specialize (Hc O ltac:(lia)). rewrite sumf_2 in Hs, Hc.
+    unfold C, Cpair, X01 in Hc. simpl in Hc. pose proof (Hw O ltac:(lia)). pose proof (Hw 1%nat ltac:(lia)). lra.
+Qed.
+
+Theorem softmax_soft_step_in_hull T D N K X C k : (0 < N)%nat -> (0 < K)%nat -> 0 < T -> (k < K)%nat ->
+  in_hull D N X (soft_step Softmax T D N K X C k).
+Proof.
+  intros HN HK HT Hk. set (n := mass N (resp Softmax T D K X C) k).
+  assert (Hn : 0 < n).
+  { unfold n, mass. apply Rlt_le_trans with (resp Softmax T D K X C O k); [apply softmax_pos, HK|].
+    apply (sumf_term_le N (fun i => resp Softmax T D K X C i k)); [intros; left; apply softmax_pos, HK|exact HN]. }
+  exists (fun i => resp Softmax T D K X C i k / n). split; [|split].
+  - intros i _. apply Rdiv_le_0_compat; [left; apply softmax_pos, HK|exact Hn].
+  - unfold Rdiv. rewrite sumf_scal_r. fold (mass N (resp Softmax T D K X C) k). fold n. field. lra.
+  - intros j _. unfold soft_step, wstep. fold n. destruct Rle_dec; [lra|].
+    unfold Rdiv. rewrite <- sumf_scal_r. apply sumf_ext. intros; ring.
+Qed.
+
+Corollary softmax_fixed_points_in_hull T D N K X C k : (0 < N)%nat -> (0 < K)%nat -> 0 < T -> (k < K)%nat ->
+  (forall j, (j < D)%nat -> soft_step Softmax T D N K X C k j = C k j) -> in_hull D N X (C k).
+Proof.
+  intros HN HK HT Hk Hfix. destruct (softmax_soft_step_in_hull T D N K X C k HN HK HT Hk) as [w [Hw [Hs Hc]]].
+  exists w. split; [exact Hw|split; [exact Hs|]]. intros j Hj. rewrite <- Hfix by exact Hj. apply Hc, Hj.
 Qed.

@@ -477,3 +477,16 @@ Proof.
   intros HN HK HT Hk Hfix. destruct (softmax_soft_step_in_hull T D N K X C k HN HK HT Hk) as [w [Hw [Hs Hc]]].
   exists w. split; [exact Hw|split; [exact Hs|]]. intros j Hj. rewrite <- Hfix by exact Hj. apply Hc, Hj.
 Qed.
+
+(** ** Part of claim [trajectories-entmax] (the exact-arithmetic statement): below half the
+    smallest margin along Lloyd's trajectory, the entmax-1.5 soft-step trajectory is Lloyd's. *)
+Theorem entmax_trajectory_is_lloyds T D N K X C0 m n : (0 < K)%nat -> 0 < T -> 2 * T <= m ->
+  (forall t, (t < n)%nat -> margin_ge D N K X (iter (lloyd_step D N K X) t C0) m) ->
+  forall t k j, (t <= n)%nat -> (k < K)%nat -> (j < D)%nat ->
+    iter (soft_step Entmax15 T D N K X) t C0 k j = iter (lloyd_step D N K X) t C0 k j.
+Proof.
+  intros HK HT HTm Hm t. induction t as [|t IH]; intros k j Ht Hk Hj; [reflexivity|]. simpl.
+  rewrite (soft_step_ext_C Entmax15 T D N K X _ (iter (lloyd_step D N K X) t C0) HK) by
+    (try assumption; intros; apply IH; lia).
+  apply (entmax_soft_step_is_lloyd T D N K X _ m HK HT (Hm t ltac:(lia)) HTm k j Hk).
+Qed.

@@ -686,3 +686,79 @@ Proof.
   - intros T k HT Hk Hs He. apply softmax_soft_step_bound; assumption.
   - intros k j Hk Hj Hs. apply (softmax_soft_step_limit D N K X C m k j); assumption.
 Qed.
+
+(** ** Parts of claims [entmax-exact-below-margin], [dead-centres] and
+    [anneal-coincident-centres] (the parts that are statements about exact reals). *)
+
+(** Below half the margin entmax-1.5 gives the hard responsibilities, and L_T = F_T = J. *)
+Theorem entmax_exact_below_margin T D N K X C m : (0 < N)%nat -> (0 < K)%nat -> 0 < T ->
+  margin_ge D N K X C m -> 2 * T <= m ->
+  (forall i k, (i < N)%nat -> (k < K)%nat -> resp Entmax15 T D K X C i k = hard D K X C i k) /\
+  L Entmax15 T D N K X C = J D N K X C /\ F Entmax15 T D N K X C = J D N K X C /\
+  (forall k j, (k < K)%nat -> soft_step Entmax15 T D N K X C k j = lloyd_step D N K X C k j).
+Proof.
+  intros HN HK HT Hm HTm.
+  assert (Hr : forall i k, (i < N)%nat -> (k < K)%nat -> resp Entmax15 T D K X C i k = hard D K X C i k).
+  { intros i k Hi Hk. set (a := assign D K X C i). assert (Ha : (a < K)%nat) by apply amin_lt, HK.
+    destruct (one_hot_of_gap K T (dist D X C i) HK HT a Ha) as [_ [H1 H0]].
+    { intros l Hl Hla. specialize (Hm i l Hi Hl Hla). fold a in Hm. lra. }
+    unfold resp, hard. fold a. cbn [rmap]. unfold ent_row in H1, H0.
+    destruct (Nat.eq_dec a k) as [<-|Hak]; [exact H1|apply H0; [exact Hk|auto]]. }
+  assert (Hrow : forall i, (i < N)%nat ->
+    sumf K (fun k => resp Entmax15 T D K X C i k * dist D X C i k) = mink K (dist D X C i)).
+  { intros i Hi. rewrite (sumf_ext K _ (fun k => hard D K X C i k * dist D X C i k)) by
+      (intros k Hk; rewrite Hr by assumption; reflexivity).
+    rewrite (sumf_single K (assign D K X C i)); [|apply amin_lt, HK|].
+    - unfold hard. rewrite if_eq. unfold mink, assign. ring.
+    - intros k _ Hk. unfold hard. destruct (Nat.eq_dec (assign D K X C i) k); [congruence|ring]. }
+  split; [exact Hr|split; [|split]].
+  - unfold L, J. f_equal. apply sumf_ext. intros i Hi. apply Hrow, Hi.
+  - unfold F, J. f_equal. apply sumf_ext. intros i Hi.
+    rewrite free_point_closed_form by assumption. unfold gval.
+    assert (He : entropy Entmax15 K (rmap Entmax15 K (fun l => - dist D X C i l / T)) = 0).
+    { rewrite <- (entropy_vertex Entmax15 K (assign D K X C i)) by (apply amin_lt, HK).
+      unfold entropy, tsallis. f_equal. f_equal. apply sumf_ext. intros k Hk.
+      change (rmap Entmax15 K (fun l => - dist D X C i l / T) k) with (resp Entmax15 T D K X C i k).
+      rewrite Hr by assumption. unfold hard, vertex. destruct (Nat.eq_dec (assign D K X C i) k) as [<-|];
+        destruct Nat.eq_dec; try congruence; reflexivity. }
+    rewrite He. rewrite Rmult_0_r, Rminus_0_r. apply Hrow, Hi.
+  - intros k j Hk. apply (entmax_soft_step_is_lloyd T D N K X C m HK HT Hm HTm k j Hk).
+Qed.
+
+(** A dead centre (r_ik = 0 for every i): no mass, zero gradient of F_T, kept by the step. *)
+Theorem dead_centre_is_kept T D N K X C k : (0 < N)%nat -> (0 < K)%nat -> 0 < T -> (k < K)%nat ->
+  (forall i, (i < N)%nat -> resp Entmax15 T D K X C i k = 0) ->
+  mass N (resp Entmax15 T D K X C) k = 0 /\
+  (forall j, (j < D)%nat -> is_derive (fun v => F Entmax15 T D N K X (upd C k j v)) (C k j) 0) /\
+  (forall j, soft_step Entmax15 T D N K X C k j = C k j).
+Proof.
+  intros HN HK HT Hk Hdead.
+  assert (Hm : mass N (resp Entmax15 T D K X C) k = 0).
+  { unfold mass. rewrite <- (sumf_zero N). apply sumf_ext. exact Hdead. }
+  split; [exact Hm|split].
+  - intros j Hj. pose proof (is_derive_F Entmax15 T D N K X C k j HN HK HT Hk Hj) as H.
+    replace 0 with (2 / INR N * sumf N (fun i => resp Entmax15 T D K X C i k * (C k j - X i j))); [exact H|].
+    rewrite (sumf_ext N _ (fun _ => 0)) by (intros i Hi; rewrite Hdead by exact Hi; ring).
+    rewrite sumf_zero. ring.
+  - intros j. unfold soft_step, wstep. rewrite Hm. destruct Rle_dec; [reflexivity|lra].
+Qed.
+
+(** Coincident centres get equal responsibilities (both maps, any T) and stay coincident. *)
+Theorem coincident_centres_stay_coincident kd T D N K X C k l : (k < K)%nat -> (l < K)%nat ->
+  (forall j, (j < D)%nat -> C k j = C l j) ->
+  (forall i, resp kd T D K X C i k = resp kd T D K X C i l) /\
+  (forall j, (j < D)%nat -> soft_step kd T D N K X C k j = soft_step kd T D N K X C l j).
+Proof.
+  intros Hk Hl Hc.
+  assert (Hd : forall i, dist D X C i k = dist D X C i l).
+  { intros i. unfold dist, dist2. apply sumf_ext. intros j Hj. rewrite Hc by exact Hj. reflexivity. }
+  assert (Hr : forall i, resp kd T D K X C i k = resp kd T D K X C i l).
+  { intros i. unfold resp. destruct kd; cbn [rmap].
+    - unfold softmax. rewrite Hd. reflexivity.
+    - unfold entmax. rewrite Hd. reflexivity. }
+  split; [exact Hr|]. intros j Hj. unfold soft_step, wstep, mass.
+  rewrite (sumf_ext N (fun i => resp kd T D K X C i k) (fun i => resp kd T D K X C i l)) by (intros; apply Hr).
+  rewrite (sumf_ext N (fun i => resp kd T D K X C i k * X i j) (fun i => resp kd T D K X C i l * X i j))
+    by (intros; rewrite Hr; reflexivity).
+  rewrite Hc by exact Hj. reflexivity.
+Qed.

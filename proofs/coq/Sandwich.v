@@ -581,6 +581,15 @@ Proof.
   unfold F. f_equal. apply sumf_ext. intros i _. apply free_point_closed_form; assumption.
 Qed.
 
+(** The softmax free energy: F_T = -(T/N) sum_i log sum_k exp(-d_ik/T). *)
+Corollary F_softmax_closed_form (HS : kd = Softmax) :
+  F kd T D N K X C = - T / INR N * sumf N (fun i => ln (sumf K (fun k => exp (- dist D X C i k / T)))).
+Proof.
+  subst kd. unfold F. rewrite (sumf_ext N _ (fun i => - T * ln (sumf K (fun k => exp (- dist D X C i k / T)))))
+    by (intros; apply free_point_softmax; assumption).
+  rewrite sumf_scal. field. apply Rgt_not_eq, INR_pos, HN.
+Qed.
+
 (** Claim [sandwich]: J - T H_max <= F_T <= J <= L_T <= J + T H_max. *)
 Theorem sandwich :
   J D N K X C - T * hmax kd K <= F kd T D N K X C /\

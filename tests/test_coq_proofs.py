@@ -12,6 +12,7 @@ import pathlib
 import re
 import shutil
 import subprocess
+import time
 
 import pytest
 
@@ -81,16 +82,37 @@ def project(folder):
     return flags, files
 
 
-def compile_files(folder, flags, files):
-    """Compile ``files`` in ``folder`` in order; return ``{file: error text}`` of failures."""
-    errors = {}
+def compile_files(folder, flags, files, jobs=2):
+    """Compile ``files`` in ``folder``, ``jobs`` at a time, each after the files it imports
+    (``Require`` of a sibling module); return ``{file: error text}`` of the failures."""
+    names = {pathlib.Path(name).stem: name for name in files}
+    needs = {}
     for name in files:
-        run = subprocess.run(
-            ["coqc", *flags, name], cwd=folder, capture_output=True, text=True, timeout=600
-        )
-        if run.returncode:
-            errors[name] = run.stdout + run.stderr
-            break  # later files import the failed one
+        text = _strip_comments((folder / name).read_text())
+        required = " ".join(re.findall(r"Require\s+(?:Import\s+|Export\s+)?([^.]*(?:\.[A-Za-z]\w*)*)\.", text))
+        needs[name] = {names[word.split(".")[-1]] for word in required.split() if word.split(".")[-1] in names}
+        needs[name].discard(name)
+    done, running, errors = set(), {}, {}
+    while len(done) < len(files) and not errors:
+        for name in files:
+            if name not in done and name not in running and needs[name] <= done and len(running) < jobs:
+                with open(folder / f"{name}.log", "w") as log:  # a file: a pipe could fill up
+                    running[name] = subprocess.Popen(
+                        ["coqc", *flags, name], cwd=folder, stdout=log, stderr=subprocess.STDOUT
+                    )
+        if not running:
+            errors["(project)"] = f"cannot order the files: {needs}"
+            break
+        finished = [name for name, process in running.items() if process.poll() is not None]
+        if not finished:
+            time.sleep(0.05)
+        for name in finished:
+            process = running.pop(name)
+            if process.returncode:
+                errors[name] = (folder / f"{name}.log").read_text()
+            done.add(name)
+    for process in running.values():
+        process.wait()
     return errors
 
 
@@ -238,6 +260,9 @@ def test_checker_bites_on_admitted_proofs_and_new_axioms(coq, tmp_path):
     )
     assert [word for _, word in forbidden_commands(tmp_path / "Bad.v")] == ["Admitted", "Axiom"]
     flags = ["-Q", ".", "Scratch"]
+    # and a proof that does not check does not compile
+    (tmp_path / "Broken.v").write_text("Lemma broken : 1 = 2.\nProof. reflexivity. Qed.\n")
+    assert "Broken.v" in compile_files(tmp_path, flags, ["Broken.v"])
     assert not compile_files(tmp_path, flags, ["Bad.v"])
     found = assumptions(
         tmp_path,

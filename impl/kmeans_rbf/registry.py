@@ -5,12 +5,18 @@ Each ``[[claim]]`` table has
 * ``id`` (unique slug), ``title``, ``statement`` (precise, with hypotheses),
 * ``status``: ``"proved"`` (a symbolic or SMT proof covers the statement),
   ``"verified"`` (property tests pass; no proof exists or is claimed), ``"refuted"``
-  (a counterexample is recorded and tested), or ``"open"`` (searched, not settled),
+  (a counterexample is recorded and tested), ``"open"`` (searched, not settled), or
+  ``"formally proved"`` (machine-checked Coq theorems prove the full statement; requires a
+  non-empty ``coq`` list),
 * ``proofs``: paths under ``proofs/``, optionally ``path::test_name``,
 * ``tests``: pytest node ids under ``tests/`` (``path::test_name``), at least one of them
   a test that the claim's property *bites* (fails on a deliberately broken
   implementation), named ``*bite*``,
-* ``no_proof_reason``: required when ``proofs`` is empty.
+* ``no_proof_reason``: required when ``proofs`` is empty,
+* ``coq`` (optional): Coq theorems that prove the claim or part of it, as
+  ``"proofs/coq/File.v::theorem_name"``; each must be declared in that file
+  (``Theorem|Lemma|Corollary|Proposition|Example name``). ``tests/test_coq_proofs.py``
+  compiles the files and checks the axioms every named theorem depends on.
 
 Every proof and test the registry names must exist and must carry the marker
 ``@pytest.mark.claim("<id>")`` of that claim, and every test that carries a claim marker
@@ -23,9 +29,9 @@ import pathlib
 import re
 import tomllib
 
-__all__ = ["STATUSES", "load", "inconsistencies", "claim_markers", "caught_variants"]
+__all__ = ["STATUSES", "load", "inconsistencies", "claim_markers", "caught_variants", "coq_theorems"]
 
-STATUSES = ("proved", "verified", "refuted", "open")
+STATUSES = ("proved", "verified", "refuted", "open", "formally proved")
 REQUIRED = ("id", "title", "statement", "status", "proofs", "tests")
 
 
@@ -111,6 +117,26 @@ def caught_variants(root, claim):
     return [(name, descriptions[name]) for name in names]
 
 
+def coq_theorems(path):
+    """The names declared as theorems in the Coq file at ``path``."""
+    text = re.sub(r"\(\*.*?\*\)", " ", pathlib.Path(path).read_text(), flags=re.S)
+    return set(re.findall(r"\b(?:Theorem|Lemma|Corollary|Proposition|Example)\s+([A-Za-z_][\w']*)", text))
+
+
+def _coq_inconsistencies(where, claim, root):
+    found = []
+    if claim["status"] == "formally proved" and not claim.get("coq"):
+        found.append(f"{where}: status 'formally proved' without a coq theorem")
+    for reference in claim.get("coq", []):
+        path, _, name = reference.partition("::")
+        file = root / path
+        if not path.startswith("proofs/coq/") or not path.endswith(".v") or not file.is_file():
+            found.append(f"{where}: coq names {path!r}, not a .v file under proofs/coq/")
+        elif name not in coq_theorems(file):
+            found.append(f"{where}: coq names {reference!r}, no theorem of {path}")
+    return found
+
+
 def _split(reference):
     path, _, name = reference.partition("::")
     return path, name.split("[")[0] or None
@@ -145,6 +171,7 @@ def inconsistencies(root, registry=None):
             found.append(f"{where}: neither proofs nor no_proof_reason")
         if claim["status"] == "proved" and not claim["proofs"]:
             found.append(f"{where}: status 'proved' without a proof")
+        found.extend(_coq_inconsistencies(where, claim, root))
         for kind, folder in (("proofs", "proofs"), ("tests", "tests")):
             for reference in claim[kind]:
                 path, name = _split(reference)

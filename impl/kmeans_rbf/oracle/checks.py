@@ -116,23 +116,24 @@ def require(condition):
         raise Unjudgeable()
 
 
-_RECENT = {}  # the last few problems judged: the scale tier judges each several times
+_PREPARED = {}  # the scale tier's problems as each dtype sees them: judged by many checks
 
 
 def _problem(inputs, target, kind=None):
     """The problem as the implementation sees it (rounded to its dtype), with the exact
-    distances and their allowances computed once for every check and kind that judges it."""
+    distances and their allowances. A scale problem (its inputs carry ``"scale problem"``,
+    its name) is prepared once per process and dtype, for every check, kind and
+    implementation that judges it, its exact Lloyd runs included."""
     X, C, T = inputs["problem"]
     temperature = None if kind in (None, "hard") else T
-    key = (id(inputs["problem"]), target.dtype, temperature)
-    if key in _RECENT and _RECENT[key][0] is inputs["problem"]:
-        return _RECENT[key][1]
+    key = (inputs.get("scale problem"), target.dtype, temperature)
+    if key[0] is not None and key in _PREPARED:
+        return _PREPARED[key]
     X, C = rounded(X, target.dtype), rounded(C, target.dtype)
     require(np.all(np.isfinite(X)) and np.all(np.isfinite(C)))
     problem = compare.Problem(X, C, temperature, target.dtype)
-    if len(_RECENT) >= 8:
-        _RECENT.pop(next(iter(_RECENT)))
-    _RECENT[key] = (inputs["problem"], problem)  # the inputs are kept: their id stays theirs
+    if key[0] is not None:
+        _PREPARED[key] = problem
     return problem
 
 

@@ -191,7 +191,7 @@ class ScaleCheck(_checks.Check):
 
     def cases(self, target):
         for problem in self.problems:
-            inputs = {**problem.build(), **dict(self.extra)}
+            inputs = {**problem.build(), **dict(self.extra), "scale problem": problem.name}
             for kind in self.kinds_for(target) if self.kinds else [None]:
                 yield problem.name, inputs if kind is None else {**inputs, "kind": kind}
 

@@ -180,7 +180,9 @@ def compare_centres(actual, expected, allowance, X, C, empty, name, labels=None,
             return
     if (~filled).any():
         kept = np.all(np.abs(actual - C) <= slack, axis=1)
-        low, high = _bounding_box(X, slack)
+        # A relocated centre is a weighted mean of data points, rounded like one.
+        mean_rounding = _with_reference(lambda dt: gamma(len(X) + 3, dt), dtype) * 3 * frame(X)
+        low, high = _bounding_box(X, slack + mean_rounding)
         inside = np.all((actual >= low) & (actual <= high), axis=1)
         bad = ~filled & ~(kept | inside)
         if bad.any():
@@ -443,7 +445,7 @@ def compare_soft_step(actual, problem, kind, name="soft_step"):
         terms = w.T @ (np.abs(X) + 2 * frame(X))
         allowance = np.where(low[:, None] > 0, (spread + rounding * terms) / low[:, None], np.inf)
     allowance = np.where(np.isnan(allowance), np.inf, allowance) + _with_reference(tiny, problem.dtype)
-    compare_centres(actual, expected, allowance, X, C, empty=~(low > 0), name=f"{name}({kind})")
+    compare_centres(actual, expected, allowance, X, C, ~(low > 0), f"{name}({kind})", dtype=problem.dtype)
 
 
 # --- maps ----------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ and device of what it returns are checked as they are.
 Peers and what they need (``docs/findings.md`` records what each gets wrong):
 
 * ``sklearn``, ``sklearn-float32``: scikit-learn (a dependency of the project).
-* ``scipy``: SciPy's ``scipy.cluster.vq`` (a dependency).
+* ``scipy``: SciPy's ``scipy.cluster.vq``, ``scipy.special`` and ``scipy.spatial`` (a dependency).
 * ``entmax``, ``entmax-float16``: the ``entmax`` package (a dependency).
 * ``faiss``: ``pip install faiss-cpu`` (float32 only).
 * ``fast-pytorch-kmeans``, ``fast-pytorch-kmeans-float16``: ``pip install
@@ -398,7 +398,9 @@ class _FastPytorchKMeans:
     * kmeans_fit: the same ``KMeans``; ``fit_predict(X, centroids=C0)`` returns the labels
       (documented as "the combination of fit() and predict()") and ``centroids`` the
       centres. The library gives no inertia, so the adapter computes it from those
-      centres and labels: ``sum_i ||x_i - c_{label_i}||^2``, in torch by differences.
+      centres and labels: ``sum_i ||x_i - c_{label_i}||^2``, by differences in float64
+      (a float16 sum over many points would overflow: that rounding would be the
+      adapter's, not the library's), returned as a Python float.
     * assign: ``predict(X)`` on a ``KMeans`` whose documented attribute ``centroids`` is
       set to C.
     """
@@ -431,7 +433,7 @@ class _FastPytorchKMeans:
     def kmeans_fit(self, X, C0, n_iter):
         model, labels = self._fitted(X, C0, n_iter)
         C = model.centroids
-        return C, labels, ((X - C[labels]) ** 2).sum()
+        return C, labels, float(((X.double() - C.double()[labels]) ** 2).sum())
 
     def lloyd_step(self, X, C):
         return self.kmeans(X, C, 1)

@@ -38,6 +38,12 @@ from ..backends import dtype_name
 __all__ = ["BUILT_IN", "installed"]
 
 
+def _require_kind(library, capability, kind, offered):
+    """Raise ``NotImplementedError`` for a kind the library does not offer, saying so."""
+    if kind not in offered:
+        raise NotImplementedError(f"{library} offers no {kind} {capability} (only {', '.join(offered)})")
+
+
 class _Reference:
     """kmeans_rbf.reference, the ground truth (it should pass every check).
 
@@ -145,11 +151,6 @@ class _SKLearn:
     def _x(self, a):
         return np.ascontiguousarray(a, dtype=self.dtype)
 
-    @staticmethod
-    def _offers(kind, capability, offered):
-        if kind not in offered:
-            raise NotImplementedError(f"scikit-learn offers no {kind} {capability} (only {', '.join(offered)})")
-
     def assign(self, X, C):
         return self._argmin(self._x(X), self._x(C))
 
@@ -169,7 +170,7 @@ class _SKLearn:
         return self.kmeans(X, C, 1)
 
     def responsibilities(self, X, C, temperature, kind):
-        self._offers(kind, "responsibilities", self.kinds["responsibilities"])
+        _require_kind("scikit-learn", "responsibilities", kind, self.kinds["responsibilities"])
         X, C = self._x(X), self._x(C)
         K, D = C.shape
         model = self._GaussianMixture(n_components=K, covariance_type="spherical")
@@ -184,7 +185,7 @@ class _SKLearn:
         return model.predict_proba(X)
 
     def soft_step(self, X, C, temperature, kind):
-        self._offers(kind, "soft step", self.kinds["soft_step"])
+        _require_kind("scikit-learn", "soft step", kind, self.kinds["soft_step"])
         X, C = self._x(X), self._x(C)
         K = len(C)
         model = self._GaussianMixture(
@@ -195,7 +196,7 @@ class _SKLearn:
         return model.fit(X).means_
 
     def objective(self, X, C, temperature, kind):
-        self._offers(kind, "objective", self.kinds["objective"])
+        _require_kind("scikit-learn", "objective", kind, self.kinds["objective"])
         from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
 
         X, C = self._x(X), self._x(C)
@@ -264,13 +265,11 @@ class _SciPy:
         return self.kmeans(X, C, 1)
 
     def objective(self, X, C, temperature, kind):
-        if kind != "hard":
-            raise NotImplementedError(f"SciPy offers no {kind} objective (only the hard one, from vq's distances)")
+        _require_kind("SciPy", "objective", kind, self.kinds["objective"])
         return np.mean(self._vq(X, C)[1] ** 2)
 
     def responsibilities(self, X, C, temperature, kind):
-        if kind != "softmax":
-            raise NotImplementedError(f"SciPy offers no {kind} responsibilities (only softmax)")
+        _require_kind("SciPy", "responsibilities", kind, self.kinds["responsibilities"])
         return self._softmax(-self._cdist(X, C, "sqeuclidean") / temperature, axis=1)
 
 
@@ -369,8 +368,7 @@ class _Entmax:
         return self._entmax.sparsemax(Z, dim=dim)
 
     def responsibilities(self, X, C, temperature, kind):
-        if kind not in self.kinds["responsibilities"]:
-            raise NotImplementedError(f"the entmax package offers no {kind} map (only entmax15 and sparsemax)")
+        _require_kind("the entmax package", "responsibilities", kind, self.kinds["responsibilities"])
         import torch
 
         wide = torch.promote_types(X.dtype, torch.float32)

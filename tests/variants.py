@@ -1170,7 +1170,7 @@ ENTMAX_BY_BISECTION = variant("entmax15 by bisection to the last bit", entmax15=
 TORCH_FLOAT16 = _tensor_variant("kmeans_rbf.torch in float16", "float16")
 
 
-# --- judged wrongly by the oracle: reported to its owner (docs/findings.md, O6 to O8) ----------
+# --- once judged wrongly by the oracle (docs/findings.md, O6 to O8; oracle_zoo.ORACLE_MENDED) ---
 
 
 def _relocate_taking_points(X, C):

@@ -192,22 +192,43 @@ def compare_centres(actual, expected, allowance, X, C, empty, name, labels=None,
             )
 
 
-def _relocated_with_their_points(actual, X, C, labels, empty, slack, dtype, most=64):
+def _relocated_with_their_points(actual, X, C, labels, empty, slack, dtype, most=256):
     """Whether the centres are the means of Lloyd's partition with, for each relocated
-    empty cell, one data point (where its centre now is) moved into it from its cell."""
+    empty cell, one data point (where its centre now is) moved into it from its cell; a
+    cell that this emptied must itself be kept or relocated into the data's bounding box.
+
+    Equal points of one cell are interchangeable, so the choices enumerated are of groups
+    of equal points (with how many of each are taken), not of points: four centres
+    relocated onto four copies of one value is one choice, not 7^4 tuples.
+    """
     kept = np.all(np.abs(actual - C) <= slack, axis=1)
     relocated = np.flatnonzero(empty & ~kept)
     if not len(relocated):
         return False
-    candidates = [np.flatnonzero(np.all(np.abs(X - actual[r]) <= slack, axis=1) & ~empty[labels]) for r in relocated]
-    for points in itertools.islice(itertools.product(*candidates), most):
-        if len(set(points)) < len(points):
+    keys = np.column_stack([X, labels])
+    groups, group_of, sizes = np.unique(keys, axis=0, return_inverse=True, return_counts=True)
+    group_of = group_of.ravel()
+    options = []
+    for r in relocated:
+        near = np.all(np.abs(X - actual[r]) <= slack, axis=1) & ~empty[labels]
+        options.append(sorted(set(group_of[near].tolist())))
+    for choice in itertools.islice(itertools.product(*options), most):
+        taken = np.bincount(np.asarray(choice, dtype=np.int64), minlength=len(groups))
+        if np.any(taken > sizes):
             continue
         moved = labels.copy()
-        moved[list(points)] = relocated
+        for r, group in zip(relocated, choice):
+            available = np.flatnonzero((group_of == group) & (moved == labels))
+            moved[available[0]] = r
         means, counts, magnitudes = _cell_means(X, C, moved)
         allowance = lloyd_step_allowance(counts, magnitudes, frame(X), dtype)
-        if np.all(np.abs(actual - means)[counts > 0] <= allowance[counts > 0]):
+        if not np.all(np.abs(actual - means)[counts > 0] <= allowance[counts > 0]):
+            continue
+        emptied = counts == 0
+        mean_rounding = _with_reference(lambda dt: gamma(len(X) + 3, dt), dtype) * 3 * frame(X)
+        low, high = _bounding_box(X, slack + mean_rounding)
+        inside = np.all((actual >= low) & (actual <= high), axis=1)
+        if np.all(~emptied | kept | inside):
             return True
     return False
 

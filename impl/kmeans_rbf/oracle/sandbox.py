@@ -42,9 +42,13 @@ __all__ = [
 BUILT_IN_MODULE = "kmeans_rbf.oracle.adapters"
 _REFUSAL_CLASSES = (ValueError, TypeError, NotImplementedError)
 # What a message says when a computation broke down on valid input (NaN or inf produced,
-# then caught by the library's own validation): not a refusal. A bare "inf" is not in it:
-# "must be in the range [1, inf)" is a refusal.
-_BREAKDOWN = re.compile(r"\bnan\b|infinity|non-?finite|overflow|underflow|divi(de|sion) by zero|invalid value", re.IGNORECASE)
+# then caught by the library's own validation; a covariance gone "ill-defined" or
+# "singular" on data that are not): not a refusal. A bare "inf" is not in it: "must be in
+# the range [1, inf)" is a refusal.
+_BREAKDOWN = re.compile(
+    r"\bnan\b|infinity|non-?finite|overflow|underflow|divi(de|sion) by zero|invalid value|ill-defined|singular",
+    re.IGNORECASE,
+)
 
 
 class CallFailed(Exception):

@@ -141,9 +141,10 @@ def draw_voronoi_edges(axes, C, extent, **style):
 
 
 def draw_data(axes, X, C, *, point_size=14, label_centres=True):
-    """The data as small grey dots and the centres as large coloured crosses, numbered."""
+    """The data (if any) as small grey dots and the centres as large coloured crosses, numbered."""
     X, C = np.asarray(X), np.asarray(C)
-    axes.scatter(X[:, 0], X[:, 1], s=point_size, c="#444444", edgecolors="white", linewidths=0.4, zorder=3, label="data")
+    if len(X):
+        axes.scatter(X[:, 0], X[:, 1], s=point_size, c="#444444", edgecolors="white", linewidths=0.4, zorder=3, label="data")
     for k, centre in enumerate(C):
         colour = CENTRE_COLOURS[k % len(CENTRE_COLOURS)]
         axes.scatter(*centre, s=160, marker="X", c=colour, edgecolors="black", linewidths=1.0, zorder=4,

@@ -17,6 +17,12 @@ Examples
 0.0
 >>> float(distance_to_lloyd_fixed_points_1d(x, [[1.0], [10.0]]))   # from (0, 37/4): max(1, 3/4)
 1.0
+>>> round(float(distance_to_lloyd_fixed_points_1d(x, [[7.0], [8.0]])), 12)   # from (37/5, 37/5): empty cell
+0.6
+>>> float(distance_to_lloyd_fixed_points_1d(x, [[7.4], [16.0]]))   # c_1 >= 2 max x - 37/5: empty
+0.0
+>>> round(float(distance_to_lloyd_fixed_points_1d(x, [[3.0], [7.4]])), 6)   # 3 is not empty: from (3, 31/3)
+2.933333
 >>> found = proper_fixed_points(x, [x[[0, 4]], x[[1, 2]]])
 >>> [F.ravel().tolist() for F in found]
 [[0.0, 9.25], [3.0, 10.333333333333334]]
@@ -58,9 +64,11 @@ def distance_to_lloyd_fixed_points_1d(x, C):
         if np.all(x[:j] <= midpoint) and np.all(x[j:] > midpoint):
             best = min(best, max(abs(a - f0), abs(b - f1)))
     mean = x.mean()
-    low, high = 2 * x.min() - mean, 2 * x.max() - mean  # an empty centre lies beyond these
+    # With one centre at the mean, the other is empty iff it lies on the mean, at or below
+    # low, or at or above high (no point is nearer to it than to the mean).
+    low, high = 2 * x.min() - mean, 2 * x.max() - mean
     for centre, other in ((a, b), (b, a)):
-        to_empty = min(abs(other - mean), max(low - other, 0.0), max(other - high, 0.0))
+        to_empty = min(abs(other - mean), max(other - low, 0.0), max(high - other, 0.0))
         best = min(best, max(abs(centre - mean), to_empty))
     return best
 

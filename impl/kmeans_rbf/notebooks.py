@@ -49,11 +49,14 @@ __all__ = [
     "Execution",
     "run_notebook",
     "run_notebooks",
+    "MANIFEST",
+    "TIMINGS",
 ]
 
 OUTPUT_VARIABLE = "KMEANS_RBF_NOTEBOOK_OUTPUT"
 NOTEBOOK_VARIABLE = "KMEANS_RBF_NOTEBOOK"  # set by run_notebook: whose figures and verdicts
 MANIFEST = "manifest.jsonl"
+TIMINGS = "timings.json"  # written by run_notebooks: {name: {seconds, cpu_seconds, error}}
 
 
 def output_directory():
@@ -286,7 +289,16 @@ def run_notebook(notebook, output):
 
 
 def run_notebooks(output, root=None):
-    """Execute every notebook of the project into ``output``; ``{name: Execution}``, in order."""
+    """Execute every notebook of the project into ``output``; ``{name: Execution}``, in order.
+
+    Also writes ``<output>/timings.json``: each notebook's wall and CPU seconds and its error.
+    """
     output = pathlib.Path(output)
+    output.mkdir(parents=True, exist_ok=True)
     (output / MANIFEST).unlink(missing_ok=True)
-    return {notebook.name: run_notebook(notebook, output) for notebook in notebooks(root)}
+    runs = {notebook.name: run_notebook(notebook, output) for notebook in notebooks(root)}
+    (output / TIMINGS).write_text(json.dumps({
+        name: {"seconds": run.seconds, "cpu_seconds": run.cpu_seconds,
+               "error": None if run.error is None else f"{type(run.error).__name__}: {run.error}"}
+        for name, run in runs.items()}, indent=1))
+    return runs

@@ -11,7 +11,7 @@
 # %% [markdown]
 # # 4. Voronoi structure: where entmax-1.5 is exact and where softmax leaks
 #
-# Claims: `voronoi-order`, `entmax-one-hot-threshold`, `entmax-support`, `entmax-exact-below-margin`, `dead-centres`, `dead-centre-revival`
+# Claims: `voronoi-order`, `entmax-order-converse`, `entmax-one-hot-threshold`, `entmax-support`, `entmax-exact-below-margin`, `dead-centres`, `dead-centre-revival`, `fixed-points-hull`
 #
 # The paper says entmax-1.5 "preserves the Voronoi structure". Over the plane this notebook
 # draws what that comes to: the decoded partition is Voronoi's at every T; an entmax-1.5 row
@@ -19,7 +19,7 @@
 # 2T; the support of each centre is exactly `{x : Σ_l [d_k − d_l]₊² < 4T²}`, inside the
 # 2T-thickened cell and sometimes strictly; softmax leaks weight everywhere, about
 # `e^(−margin/T)`. Then the centres that entmax-1.5 gives no weight at all: dead centres,
-# which do not move, but can revive.
+# which do not move, but can revive, and which can be fixed points outside the data's hull.
 #
 # Conventions: `theory/conventions.md` (Maps, Responsibilities; the margin is `d_(2) − d_(1)`).
 
@@ -71,6 +71,12 @@ nearest = krbf.assign(pixels, C)
 within_rounding = margin / T < 1e-12
 decoded = {kind: int(np.sum((r[kind].argmax(axis=1) != nearest) & ~within_rounding)) for kind in r}
 assert decoded == {"softmax": 0, "entmax15": 0}, decoded
+# The converse fails off the support (claim entmax-order-converse): d = (0, 2.25, 4), T = 1 gives
+# p = (1, 0, 0), so p_3 >= p_2 although z_3 < z_2.
+p_converse = krbf.entmax15(-np.array([0.0, 2.25, 4.0]) / 1.0)
+converse_fails = bool(np.array_equal(p_converse, [1.0, 0.0, 0.0]))
+assert converse_fails
+print(f"entmax15(-(0, 2.25, 4)) = {p_converse.tolist()}: equal weights for unequal logits, off the support")
 
 # %% [markdown]
 # ## Where softmax leaks
@@ -197,6 +203,20 @@ print("X = {0, 6}, C = (1, -2.5), T = 1: states " + " -> ".join(str(S.ravel().to
       + f"; mass of c_1: {[float(mass) for mass in masses[:3]]}")
 
 # %% [markdown]
+# A dead centre is a fixed point wherever it is, so the hull of the data does not contain
+# every fixed point (claim `fixed-points-hull`): X = {0, 1}, C = (1/2, 10), T = 1.
+
+# %%
+X_hull, C_hull = np.array([[0.0], [1.0]]), np.array([[0.5], [10.0]])
+both_fixed = bool(np.array_equal(krbf.lloyd_step(X_hull, C_hull), C_hull)
+                  and np.array_equal(krbf.soft_step(X_hull, C_hull, 1.0, "entmax15"), C_hull))
+assert both_fixed and C_hull[1, 0] > X_hull.max()
+softmax_inside = krbf.soft_step(X_hull, C_hull, 1.0, "softmax")
+assert np.all((softmax_inside >= 0) & (softmax_inside <= 1))
+print(f"X = {{0, 1}}, C = (1/2, 10): a fixed point of Lloyd's step and of the entmax-1.5 soft step at T = 1, with c_1 = 10 "
+      f"outside [0, 1]; the softmax soft step moves it into the hull: {softmax_inside.ravel().round(4).tolist()}")
+
+# %% [markdown]
 # ## Verdicts
 
 # %%
@@ -211,5 +231,8 @@ verdict("entmax-exact-below-margin", exact_below and leak_bounds_hold,
         f"entmax-1.5 = hard, L_T = F_T = J, grad = grad J bit for bit at T = m/2, m/4, m/64 (m = {m:.4f}); "
         "softmax leak within [e^(-m/T)/2, (K-1) e^(-m/T)]")
 verdict("dead-centres", dead, "a centre at (9, -6) has entmax-1.5 mass 0, zero gradients of L_T and F_T, and stays put")
+verdict("entmax-order-converse", not converse_fails, "d = (0, 2.25, 4), T = 1: entmax-1.5 gives (1, 0, 0)")
+verdict("fixed-points-hull", not both_fixed,
+        "X = {0, 1}, C = (1/2, 10): Lloyd's step and the entmax-1.5 soft step at T = 1 return C, with c_1 = 10 outside [0, 1]")
 verdict("dead-centre-revival", not revives,
         "X = {0, 6}, C = (1, -2.5), T = 1: c_1 dead, then takes x = 0; step 2 gives (6, 0)")

@@ -145,17 +145,17 @@ def verdict(claim, holds, evidence, *, root=None):
     >>> verdict("monotone-collapse", True, "monotone on one run")
     Traceback (most recent call last):
     ...
-    AssertionError: monotone-collapse: the notebook shows it holds (monotone on one run), the registry says refuted
+    AssertionError: monotone-collapse: here it holds (monotone on one run), the registry says refuted
     >>> del os.environ[OUTPUT_VARIABLE]
     """
     claims = _claims(root)
     if claim not in claims:
         raise KeyError(f"{claim!r} is not a claim id of theory/claims.toml")
     holds, status = bool(holds), claims[claim]["status"]
-    shown = "holds" if holds else "fails"
+    shown = "holds" if holds else "has a counterexample"
     _record({"type": "verdict", "claim": claim, "holds": holds, "status": status, "evidence": evidence})
     if not agrees(holds, status):
-        raise AssertionError(f"{claim}: the notebook shows it {shown} ({evidence}), the registry says {status}")
+        raise AssertionError(f"{claim}: here it {shown} ({evidence}), the registry says {status}")
     print(f"{claim} (registry: {status}): {shown} here -- {evidence}")
 
 

@@ -22,6 +22,7 @@ import datetime
 import html
 import json
 import pathlib
+import re
 import shutil
 import warnings
 
@@ -143,6 +144,7 @@ pre { background: #f7f7f7; padding: 0.6em; overflow-x: auto; white-space: pre-wr
 figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #ddd; }
 figcaption { font-size: 0.9em; color: #555; }
 nav a { margin-right: 1em; } .muted { color: #666; } .matrix td { text-align: center; font-size: 0.85em; }
+.matrix td:first-child { text-align: left; } .counterexample pre { font-size: 0.8em; margin: 0; }
 .cell-passed { background: #d9f0d3; } .cell-failed { background: #f4a582; font-weight: 700; }
 .cell-refused { background: #fee08b; } .cell-not-provided, .cell-not-installed { background: #f0f0f0; color: #888; }
 """
@@ -150,6 +152,11 @@ nav a { margin-right: 1em; } .muted { color: #666; } .matrix td { text-align: ce
 
 def _e(text):
     return html.escape(str(text), quote=True)
+
+
+def _inline(text):
+    """Escaped text whose `code spans` (Markdown backticks) are set as code."""
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", _e(text))
 
 
 def _anchor(kind, name):
@@ -193,17 +200,24 @@ def _label(field):
     return field.replace("_", " ").capitalize()
 
 
+def _shown(entry):
+    return "holds" if entry["holds"] else "counterexample"
+
+
+def _short(name):
+    """``notebook 3`` for ``03_gradients_and_lloyd``."""
+    return f"notebook {int(name[:2])}" if name[:2].isdigit() else name or "interactive"
+
+
 def _verdict_cell(entries, names):
     if not entries:
         return '<span class="muted">-</span>'
     parts = []
     for entry in entries:
         agrees = _agrees(entry)
-        mark = "agrees" if agrees else "DISAGREES"
-        shown = "holds" if entry["holds"] else "fails"
         target = _anchor("notebook", entry["notebook"])
-        parts.append(f'<a href="#{target}">{_e(names.get(entry["notebook"], entry["notebook"]))}</a>: {shown} '
-                     f'<span class="{"agree" if agrees else "disagree"}">({mark})</span>')
+        parts.append(f'<a href="#{target}" title="{_e(names.get(entry["notebook"], ""))}">{_e(_short(entry["notebook"]))}</a>: '
+                     f'{_shown(entry)} <span class="{"agree" if agrees else "disagree"}">({"agrees" if agrees else "DISAGREES"})</span>')
     return "<br>".join(parts)
 
 
@@ -331,7 +345,7 @@ def build(outdir, root=None, figures_from=None, peers=None):
         parts.append("<p>No notebooks found (run the report from a checkout of the project).</p>")
     for name, notebook in described.items():
         parts.append(f"<h3 id='{_anchor('notebook', name)}'>{_e(notebook.title)}</h3>")
-        parts.append(f"<p>{_e(notebook.summary)}</p>")
+        parts.append(f"<p>{_inline(notebook.summary)}</p>")
         timing = timings.get(name)
         line = f"<code>notebooks/{_e(notebook.path.name)}</code>"
         if timing:
@@ -356,20 +370,23 @@ def build(outdir, root=None, figures_from=None, peers=None):
                 agree = _agrees(v)
                 parts.append(f"<tr><td><a href='#{_anchor('claim', v['claim'])}'><code>{_e(v['claim'])}</code></a></td>"
                              f"<td>{_status(v['status'])}</td><td class='{'agree' if agree else 'disagree'}'>"
-                             f"{'holds' if v['holds'] else 'fails'}{'' if agree else ' (DISAGREES)'}</td><td>{_e(v['evidence'])}</td></tr>")
+                             f"{_shown(v)}{'' if agree else ' (DISAGREES)'}</td><td>{_e(v['evidence'])}</td></tr>")
             parts.append("</table>")
         elif not mine:
             parts.append("<p class='muted'>Not executed: no figures or verdicts.</p>")
 
     # Counterexamples
-    parts.append("<h2 id='counterexamples'>Counterexamples</h2><p>The refuted claims: the statement of each gives its "
-                 "counterexample; the notebooks recompute it.</p><table><tr><th>claim</th><th>what the notebooks computed</th></tr>")
+    parts.append("<h2 id='counterexamples'>Counterexamples</h2><p>The refuted claims: the registry's statement, with its "
+                 "counterexample, and what the notebooks recomputed.</p><table class='counterexample'><tr><th>claim</th>"
+                 "<th>the registry's statement</th><th>what the notebooks computed</th></tr>")
     for claim in claims:
         if claim.get("status") == "refuted":
             shown = [v for v in verdicts if v["claim"] == claim["id"]]
-            evidence = "<br>".join(_e(v["evidence"]) for v in shown) or "<span class='muted'>not in a notebook</span>"
+            evidence = "<br>".join(f"{_e(_short(v['notebook']))}: {_e(v['evidence'])}" for v in shown) or \
+                "<span class='muted'>not in a notebook</span>"
             parts.append(f"<tr><td><a href='#{_anchor('claim', claim['id'])}'><code>{_e(claim['id'])}</code></a><br>"
-                         f"{_e(claim.get('title', ''))}</td><td>{evidence}</td></tr>")
+                         f"{_e(claim.get('title', ''))}</td><td><pre>{_e(claim.get('statement', '').strip())}</pre></td>"
+                         f"<td>{evidence}</td></tr>")
     parts.append("</table>")
 
     # Peer matrix
@@ -420,8 +437,8 @@ def build(outdir, root=None, figures_from=None, peers=None):
         shown = [v for v in verdicts if v["claim"] == claim["id"]]
         if shown:
             parts.append("<tr><th>Notebooks</th><td>" + "<br>".join(
-                f"<a href='#{_anchor('notebook', v['notebook'])}'>{_e(names.get(v['notebook'], v['notebook']))}</a>: "
-                f"{'holds' if v['holds'] else 'fails'} ({_e(v['evidence'])})" for v in shown) + "</td></tr>")
+                f"<a href='#{_anchor('notebook', v['notebook'])}'>{_e(_short(v['notebook']))}</a>: "
+                f"{_shown(v)} ({_e(v['evidence'])})" for v in shown) + "</td></tr>")
         parts.append("</table><p><a href='#claims'>back to the table</a></p>")
     parts.append("</body></html>")
     page = outdir / "index.html"

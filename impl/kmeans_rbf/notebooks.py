@@ -63,6 +63,14 @@ def output_directory():
     """Where the notebooks write figures and the manifest (created if missing).
 
     ``$KMEANS_RBF_NOTEBOOK_OUTPUT`` if set, else ``notebook-output`` in the current directory.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> os.environ[OUTPUT_VARIABLE] = os.path.join(tempfile.mkdtemp(), "figures")
+    >>> output_directory().is_dir()
+    True
+    >>> del os.environ[OUTPUT_VARIABLE]
     """
     directory = pathlib.Path(os.environ.get(OUTPUT_VARIABLE) or "notebook-output")
     directory.mkdir(parents=True, exist_ok=True)
@@ -160,7 +168,11 @@ def verdict(claim, holds, evidence, *, root=None):
 
 
 def read_manifest(directory):
-    """The entries of ``<directory>/manifest.jsonl`` (figures and verdicts), in order."""
+    """The entries of ``<directory>/manifest.jsonl`` (figures and verdicts), in order.
+
+    Each is a dict with ``type`` (``"figure"`` or ``"verdict"``), ``notebook`` and the fields
+    of :func:`save_figure` or :func:`verdict`. An example is under :func:`run_notebook`.
+    """
     path = pathlib.Path(directory) / MANIFEST
     if not path.is_file():
         return []
@@ -246,6 +258,27 @@ def run_notebook(notebook, output):
     printed output to ``<output>/<name>.log``. Every figure is closed after each cell. An
     exception ends the notebook; it is returned in the ``Execution``, not raised, with a
     traceback that names the cell and shows its lines.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "01_demo.py").write_text(
+    ...     "# %% [markdown]\\n# # A demo\\n#\\n# Claims: `sandwich`\\n#\\n# It checks one inequality.\\n\\n"
+    ...     "# %%\\nfrom kmeans_rbf.notebooks import verdict\\nprint('computing')\\n\\n"
+    ...     "# %%\\nverdict('sandwich', 0.25 <= 0.5, 'J <= L_T on one point')\\n")
+    >>> notebook = _describe(folder / "01_demo.py")
+    >>> notebook.title, notebook.claims, notebook.summary
+    ('A demo', ['sandwich'], 'It checks one inequality.')
+    >>> run = run_notebook(notebook, folder / "output")
+    >>> run.error is None, run.output.splitlines()[0], [v["claim"] for v in run.verdicts]
+    (True, 'computing', ['sandwich'])
+    >>> _ = (folder / "02_broken.py").write_text("# %%\\nx = 1\\n\\n# %%\\nassert x == 2, 'x is not 2'\\n")
+    >>> run = run_notebook(_describe(folder / "02_broken.py"), folder / "output")
+    >>> run.error
+    AssertionError('x is not 2')
+    >>> "<02_broken.py, cell 2>" in run.traceback
+    True
     """
     import matplotlib
 

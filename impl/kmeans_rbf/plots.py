@@ -132,7 +132,20 @@ def voronoi_edges(C, extent):
 
 
 def draw_voronoi_edges(axes, C, extent, **style):
-    """Draw the Voronoi edges of ``C`` (see :func:`voronoi_edges`); returns the edges."""
+    """Draw the Voronoi edges of ``C`` (see :func:`voronoi_edges`); returns the edges.
+
+    Examples
+    --------
+    >>> import matplotlib
+    >>> matplotlib.use("Agg")
+    >>> import matplotlib.pyplot as plt
+    >>> figure, axes = plt.subplots()
+    >>> C = np.array([[0.0, 0.0], [2.0, 0.0], [1.0, 2.0]])
+    >>> len(draw_voronoi_edges(axes, C, (-1.0, 3.0, -1.0, 3.0)))   # three edges meet at a vertex
+    3
+    >>> draw_data(axes, np.array([[0.5, 0.5]]), C)
+    >>> plt.close(figure)
+    """
     style = {"color": "black", "linewidth": 1.2, **style}
     edges = voronoi_edges(C, extent)
     for index, (_, ends) in enumerate(edges):

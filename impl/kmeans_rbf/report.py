@@ -110,7 +110,17 @@ def peer_matrix(root=None):
 
 
 def peer_matrix_from_reports(path):
-    """The same matrix from the JSON of ``kmeans-rbf verify --json`` (a report or a list of them)."""
+    """The same matrix from the JSON of ``kmeans-rbf verify --json`` (a report or a list of them).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "verify.json"
+    >>> _ = path.write_text(json.dumps([{"implementation": "mine", "dtype": "float64", "checks": [
+    ...     {"id": "assign.nearest", "status": "passed"}, {"id": "kmeans.reference", "status": "failed"}]}]))
+    >>> peer_matrix_from_reports(path)["cells"]
+    {'mine': {'assign.nearest': 'passed', 'kmeans.reference': 'failed'}}
+    """
     reports = json.loads(pathlib.Path(path).read_text())
     reports = reports if isinstance(reports, list) else [reports]
     checks, cells, labels = [], {}, {}

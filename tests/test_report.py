@@ -7,6 +7,7 @@ import shutil
 import urllib.parse
 
 from kmeans_rbf import cli, registry, report
+from kmeans_rbf.oracle import CHECKS, SCALE_CHECKS
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -58,7 +59,8 @@ def test_report_builds_from_the_executed_notebooks(executed_notebooks, tmp_path)
     verdicts = sum(len(run.verdicts) for run in executed_notebooks.runs.values())
     assert f"they give {verdicts} verdicts" in text
     assert "DISAGREES" not in text
-    assert "Peer matrix" in text and "FAIL" in text  # the record lists failures of some peers
+    # The peer matrix has a row for every check of the oracle.
+    assert all(f"<td><code>{check.id}</code></td>" in text for check in CHECKS + SCALE_CHECKS)
     assert ("benchmarks/results.json" in text) and (
         (ROOT / "benchmarks" / "results.json").is_file() or "does not exist" in text)
 

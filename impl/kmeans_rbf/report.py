@@ -155,6 +155,7 @@ figure { margin: 1em 0; } figure img { max-width: 100%; border: 1px solid #ddd; 
 figcaption { font-size: 0.9em; color: #555; }
 nav a { margin-right: 1em; } .muted { color: #666; } .matrix td { text-align: center; font-size: 0.85em; }
 .matrix td:first-child { text-align: left; } .counterexample pre { font-size: 0.8em; margin: 0; }
+table.detail { width: 100%; } table.detail th { width: 13em; }
 .cell-passed { background: #d9f0d3; } .cell-failed { background: #f4a582; font-weight: 700; }
 .cell-refused { background: #fee08b; } .cell-not-provided, .cell-not-installed { background: #f0f0f0; color: #888; }
 """
@@ -434,7 +435,7 @@ def build(outdir, root=None, figures_from=None, peers=None):
     for claim in claims:
         parts.append(f"<h3 id='{_anchor('claim', claim['id'])}'><code>{_e(claim['id'])}</code> {_status(claim.get('status', '?'))} "
                      f"{_e(claim.get('title', ''))}</h3>")
-        parts.append(f"<pre>{_e(claim.get('statement', '').strip())}</pre><table>")
+        parts.append(f"<pre>{_e(claim.get('statement', '').strip())}</pre><table class='detail'>")
         for field in ("proofs", "tests"):
             parts.append(f"<tr><th>{_label(field)}</th><td>{_field_html(claim.get(field, []))}</td></tr>")
         for field, value in claim.items():

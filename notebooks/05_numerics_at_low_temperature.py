@@ -165,7 +165,7 @@ save_figure(figure, "05_what_breaks_where",
 #
 # * The textbook formula underflows: a row is NaN (0/0) once every `exp(−d_ik/T)` rounds to
 #   0, i.e. once `min_k d_ik/T` exceeds `(n + 1) log 2` with `2^−n` the smallest subnormal
-#   number of the dtype (16.6 in float16, 92.2 in bfloat16, 103.3 in float32, 744.4 in
+#   number of the dtype (17.3 in float16, 92.9 in bfloat16, 104.0 in float32, 745.1 in
 #   float64).
 # * `torch.softmax` subtracts the largest logit, so it survives underflow, but the logit
 #   `−d/T` itself overflows to −∞ once `d/T` exceeds the dtype's largest number (65504 in
@@ -182,12 +182,13 @@ save_figure(figure, "05_what_breaks_where",
 # %%
 fine = 10.0 ** np.arange(2, -38.05, -0.1)  # a finer grid of temperatures than the table's
 explained = True
-measured, predicted = {}, {}
+measured, predicted, thresholds = {}, {}, {}
 for dtype in DTYPES:
     Xt, Ct = torch.tensor(X, dtype=dtype), torch.tensor(C, dtype=dtype)
     d_min = distances(Xt, Ct).min(dim=-1).values.double().numpy()
     n = -np.log2(torch.finfo(dtype).tiny * torch.finfo(dtype).eps)  # the smallest subnormal number is 2^-n
-    for method, threshold in [("exp(-d/T) / sum", (n + 1) * np.log(2)), ("torch.softmax(-d/T)", float(torch.finfo(dtype).max))]:
+    thresholds[dtype] = ((n + 1) * np.log(2), float(torch.finfo(dtype).max))
+    for method, threshold in zip(["exp(-d/T) / sum", "torch.softmax(-d/T)"], thresholds[dtype]):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             measured[method, dtype] = np.array(
@@ -200,6 +201,8 @@ for dtype in DTYPES:
     crashes = np.array([cell == "crash" for cell in outcome["entmax.entmax15(-d/T)", dtype]])
     explained &= bool(np.array_equal(crashes, nan_rows["torch.softmax(-d/T)", dtype] > 0))
 assert explained
+assert [round(thresholds[dtype][0], 1) for dtype in DTYPES] == [17.3, 92.9, 104.0, 745.1]
+assert thresholds[torch.float16][1] == 65504 and all(f"{thresholds[dtype][1]:.1e}" == "3.4e+38" for dtype in DTYPES[1:3])
 print(f"on {len(fine)} temperatures: measured NaN fractions = the predicted underflow / overflow of the logits "
       "(up to rows within 1% of the threshold); the entmax package crashes exactly where a row of raw logits is all -inf")
 
@@ -213,7 +216,7 @@ for axis, method in zip(axes, ["exp(-d/T) / sum", "torch.softmax(-d/T)"]):
     axis.set_xlabel("temperature T (squared data units)")
     axis.grid(True, alpha=0.3)
 axes[0].set_ylabel("fraction of rows that are NaN")
-axes[0].set_title("exp(−d/T) / Σ: NaN once every exp(−d/T) underflows\n(min d/T above 16.6 / 92.2 / 103.3 / 744.4)")
+axes[0].set_title("exp(−d/T) / Σ: NaN once every exp(−d/T) underflows\n(min d/T above 17.3 / 92.9 / 104.0 / 745.1)")
 axes[1].set_title("torch.softmax(−d/T): NaN once every logit overflows to −∞\n(min d/T above 65504 in float16, 3.4e38 in (b)float32)")
 axes[0].set_xlim(1e-6, 1e2)
 first = fine[np.argmax(measured["torch.softmax(-d/T)", torch.float32] > 0)]

@@ -109,13 +109,14 @@ assert all(distance_to_lloyd_fixed_points_1d(four[:, None], np.array(f)[:, None]
 nearest_is_proper = all(
     min(float(np.abs(np.sort(four_path[i]) - f).max()) for f in proper_four) == four_distances[i] for i in (grows, grows + 1))
 four_increase = largest_rise(four_distances)
-assert four_increase > 0.5 and SCHEDULE[grows] < four_T_c and nearest_is_proper
+assert abs(four_T_c - 21) < 1e-12 and four_increase > 0.5 and SCHEDULE[grows] < four_T_c and nearest_is_proper
 
 three = np.array([0.0, 7.0, 8.0])
 three_path, three_distances = annealed_distances(three, "softmax")
 three_T_c = probabilistic.critical_temperature(three[:, None])
 on_the_mean = float(np.abs(three_path[0] - three.mean()).max())
-assert three_distances[0] == on_the_mean < 1e-3 and three_distances[1] > 2.0 and SCHEDULE[0] > three_T_c > SCHEDULE[1]
+assert abs(three_T_c - 76 / 3) < 1e-12 and SCHEDULE[0] > three_T_c > SCHEDULE[1]
+assert three_distances[0] == on_the_mean < 1e-3 and three_distances[1] > 2.0
 print(f"X = {{0, 5, 6, 9}}, entmax-1.5 (T_c = {four_T_c:g}): distances {four_distances.round(3)}; grows by {four_increase:.3f} "
       f"from T = {SCHEDULE[grows]:g} to {SCHEDULE[grows + 1]:g}, measured to proper fixed points")
 print(f"X = {{0, 7, 8}}, softmax (T_c = {three_T_c:.2f}): distances {three_distances.round(3)}: {on_the_mean:.0e} from the mean at T = 30, "

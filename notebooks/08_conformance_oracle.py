@@ -133,9 +133,10 @@ matrix = peer_matrix()
 statuses = ["passed", "failed", "refused", "not provided", "not installed"]
 codes = np.array([[statuses.index(matrix["cells"][name][check]) for name in matrix["adapters"]] for check in matrix["checks"]])
 assert all(matrix["cells"]["reference"][check] in ("passed", "not provided") for check in matrix["checks"])
-failing = {name: sorted(check for check in matrix["checks"] if matrix["cells"][name][check] == "failed") for name in matrix["adapters"]}
 for name in matrix["adapters"]:
-    print(f"{name:<21}{matrix['labels'][name]:<28} failing: {', '.join(failing[name]) or 'none'}")
+    listed = {status: [check for check in matrix["checks"] if matrix["cells"][name][check] == status] for status in ["failed", "refused"]}
+    print(f"{name:<28}{matrix['labels'][name]:<28} failed: {', '.join(listed['failed']) or 'none'}"
+          + (f"; refused: {', '.join(listed['refused'])}" if listed["refused"] else ""))
 
 colours = [plots.STATUS_COLOURS[s] for s in ["passed", "failed", "refused", "not provided"]] + ["#ffffff"]
 figure, axis = plt.subplots(figsize=(12, 11))
@@ -151,10 +152,12 @@ axis.set_xticks(range(len(matrix["adapters"])), [f"{name}\n{matrix['labels'][nam
 axis.set_yticks(range(len(matrix["checks"])), matrix["checks"], fontsize=9)
 axis.set_xlabel("implementation (built-in adapter, library and version of the record)")
 axis.set_ylabel("oracle check (small tier, then scale tier)")
-for status in ["passed", "failed", "not provided"]:
-    axis.scatter([], [], marker="s", s=90, color=plots.STATUS_COLOURS[status], label=status)
+shown_statuses = {cell for row in matrix["cells"].values() for cell in row.values()}
+for status, colour in zip(statuses, colours):
+    if status in shown_statuses:
+        axis.scatter([], [], marker="s", s=90, color=colour, edgecolors="grey", label=status)
 axis.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), title="recorded verdict")
-axis.set_title("The peer libraries under the conformance oracle: FAIL where the record of tests/test_peers.py lists a failure")
+axis.set_title("The peer libraries under the conformance oracle, as recorded in tests/test_peers.py")
 figure.tight_layout()
 save_figure(figure, "08_peer_matrix", "The verify matrix of the built-in adapters (checks by implementations), read from "
             "the record in tests/test_peers.py", key=True)

@@ -29,7 +29,7 @@ import warnings
 from . import registry
 from .notebooks import TIMINGS, notebooks, read_manifest, run_notebooks
 
-__all__ = ["PEER_RECORD", "peer_matrix", "peer_matrix_from_reports", "build", "main"]
+__all__ = ["PEER_RECORD", "peer_record", "peer_matrix", "peer_matrix_from_reports", "build", "main"]
 
 PEER_RECORD = "tests/test_peers.py"
 PEER_MATRIX_FILE = "peer_matrix.json"  # written by notebook 8 next to its figures
@@ -39,35 +39,79 @@ FIGURES = "figures"
 # --- the peer matrix ------------------------------------------------------------------------
 
 
-def _literal(node):
-    """A Python literal, with ``set()`` allowed (``ast.literal_eval`` refuses the call)."""
-    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "set" and not node.args:
-        return set()
+def _literal(node, names):
+    """The value of a literal expression: constants, tuples, lists, sets, dicts (with ``**``
+    unpacking), ``set()``, ``dict()``, and names bound earlier to such values."""
+    if isinstance(node, ast.Name):
+        return names[node.id]
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("set", "dict") and not node.args:
+        return {"set": set, "dict": dict}[node.func.id]()
     if isinstance(node, ast.Dict):
-        return {_literal(k): _literal(v) for k, v in zip(node.keys, node.values)}
+        value = {}
+        for key, item in zip(node.keys, node.values):
+            if key is None:
+                value.update(_literal(item, names))  # {**other, ...}
+            else:
+                value[_literal(key, names)] = _literal(item, names)
+        return value
     if isinstance(node, (ast.Tuple, ast.List, ast.Set)):
-        items = [_literal(element) for element in node.elts]
+        items = [_literal(element, names) for element in node.elts]
         return {ast.Tuple: tuple, ast.List: list, ast.Set: set}[type(node)](items)
     return ast.literal_eval(node)
 
 
 def _record(root):
-    """``RECORD`` of ``tests/test_peers.py``: adapter -> (distribution, version, failing[, refused])."""
+    """``RECORD`` of ``tests/test_peers.py``, read without importing it: the module-level
+    assignments whose values are literals are evaluated in order, so ``RECORD`` may use
+    names defined above it."""
     tree = ast.parse((pathlib.Path(root) / PEER_RECORD).read_text())
+    names = {}
     for node in tree.body:
-        if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == "RECORD" for t in node.targets):
-            return _literal(node.value)
-    raise ValueError(f"{PEER_RECORD} has no RECORD")
+        if isinstance(node, ast.Assign) and all(isinstance(t, ast.Name) for t in node.targets):
+            try:
+                value = _literal(node.value, names)
+            except (ValueError, KeyError, TypeError):
+                continue
+            names.update({target.id: value for target in node.targets})
+    if "RECORD" not in names:
+        raise ValueError(f"{PEER_RECORD} has no RECORD that can be read as a literal")
+    return names["RECORD"]
+
+
+def peer_record(root=None):
+    r"""The record of ``tests/test_peers.py``: ``{adapter: (distribution, version, {check: status})}``.
+
+    The record maps each adapter to ``(distribution, version, recorded)``, where ``recorded``
+    maps checks to ``"failed"`` or ``"refused"``, or is a set of failing checks (its earlier
+    layout); either is returned as the mapping.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> (root / "tests").mkdir()
+    >>> _ = (root / "tests" / "test_peers.py").write_text(
+    ...     "_REFUSED = {'kmeans.zero-iterations': 'refused'}\n"
+    ...     "RECORD = {'old': ('lib', '1.0', {'assign.nearest'}), 'new': ('lib', None, {**_REFUSED, 'a.b': 'failed'})}\n")
+    >>> peer_record(root)
+    {'old': ('lib', '1.0', {'assign.nearest': 'failed'}), 'new': ('lib', None, {'kmeans.zero-iterations': 'refused', 'a.b': 'failed'})}
+    """
+    root = pathlib.Path(root) if root else registry._default_root()
+    record = {}
+    for name, (distribution, version, recorded, *_) in _record(root).items():
+        statuses = dict(recorded) if isinstance(recorded, dict) else {check: "failed" for check in recorded}
+        record[name] = (distribution, version, statuses)
+    return record
 
 
 def peer_matrix(root=None):
     """The verify matrix of the built-in adapters, from the record of ``tests/test_peers.py``.
 
-    A check the record lists as failing for an adapter is ``failed`` (a set in fourth place,
-    if the record ever gets one, lists the ``refused`` checks); a check the adapter does not
-    offer is ``not provided`` (its capabilities and kinds, read from the adapter, which is
-    loaded in this process); every other check is ``passed``. An adapter whose library is
-    not installed has every cell ``not installed``.
+    A check the record lists for an adapter has the recorded status (``failed`` or
+    ``refused``; a record that is a set of checks lists failures); a check the adapter does
+    not offer is ``not provided`` (its capabilities and kinds, read from the adapter, which
+    is loaded in this process); every other check is ``passed``. An adapter that is not a
+    built-in one here, or whose library is not installed, has every cell ``not installed``.
 
     Returns
     -------
@@ -79,13 +123,10 @@ def peer_matrix(root=None):
     from .oracle.checks import Target
     from .oracle.sandbox import describe, load_target
 
-    root = pathlib.Path(root) if root else registry._default_root()
-    record = _record(root)
+    record = peer_record(root)
     checks = [check.id for check in CHECKS + SCALE_CHECKS]
     cells, labels = {}, {}
-    for name, entry in record.items():
-        distribution, version, failing = entry[0], entry[1], set(entry[2])
-        refused = set(entry[3]) if len(entry) > 3 and isinstance(entry[3], (set, list, tuple)) else set()
+    for name, (distribution, version, recorded) in record.items():
         labels[name] = f"{distribution} {version}" if version else distribution
         if name not in adapters.BUILT_IN or not adapters.installed(name):
             cells[name] = {check: "not installed" for check in checks}
@@ -94,19 +135,13 @@ def peer_matrix(root=None):
             warnings.simplefilter("ignore")
             info = describe(load_target(name), name)
         target = Target(info["dtype"], info["kinds"], info.get("axis_keywords", {}))
-        row = {}
-        for check in CHECKS + SCALE_CHECKS:
-            if check.id in failing:
-                row[check.id] = "failed"
-            elif check.id in refused:
-                row[check.id] = "refused"
-            elif not check.applies(info["capabilities"], target):
-                row[check.id] = "not provided"
-            else:
-                row[check.id] = "passed"
-        cells[name] = row
-    return {"source": f"the record in {PEER_RECORD} (checks failing at the default depth)", "checks": checks,
-            "adapters": list(record), "labels": labels, "cells": cells}
+        cells[name] = {
+            check.id: recorded.get(check.id)
+            or ("passed" if check.applies(info["capabilities"], target) else "not provided")
+            for check in CHECKS + SCALE_CHECKS
+        }
+    return {"source": f"the record in {PEER_RECORD} (checks failing or refused at the default depth)",
+            "checks": checks, "adapters": list(record), "labels": labels, "cells": cells}
 
 
 def peer_matrix_from_reports(path):

@@ -184,12 +184,13 @@ def read_manifest(directory):
 
 @dataclass
 class Notebook:
-    """One notebook: its path, and what its first (markdown) cell says."""
+    """One notebook: its path, what its first (markdown) cell says, and its code cells."""
 
     path: pathlib.Path
     title: str
     claims: list
     summary: str
+    code: list = field(default_factory=list, repr=False)
 
     @property
     def name(self):
@@ -209,7 +210,7 @@ def _describe(path):
     claims = re.findall(r"`([a-z0-9-]+)`", claims_line.group(1)) if claims_line else []
     paragraphs = [p.strip() for p in re.split(r"\n\s*\n", first) if p.strip()]
     summary = next((" ".join(p.split()) for p in paragraphs if not p.startswith(("#", "Claims:"))), "")
-    return Notebook(path, title, claims, summary)
+    return Notebook(path, title, claims, summary, [cell.source for cell in cells if cell.cell_type == "code"])
 
 
 def notebooks(root=None):
@@ -243,12 +244,6 @@ class Execution:
     @property
     def verdicts(self):
         return [e for e in self.entries if e["type"] == "verdict"]
-
-
-def _code_cells(path):
-    import jupytext
-
-    return [cell.source for cell in jupytext.read(path).cells if cell.cell_type == "code"]
 
 
 def run_notebook(notebook, output):
@@ -296,7 +291,7 @@ def run_notebook(notebook, output):
     start, cpu = time.perf_counter(), time.process_time()
     try:
         with contextlib.redirect_stdout(printed):
-            for index, source in enumerate(_code_cells(notebook.path), start=1):
+            for index, source in enumerate(notebook.code, start=1):
                 filename = f"<{notebook.path.name}, cell {index}>"
                 linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
                 try:

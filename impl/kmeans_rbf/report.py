@@ -27,7 +27,7 @@ import shutil
 import warnings
 
 from . import registry
-from .notebooks import TIMINGS, notebooks, read_manifest, run_notebooks
+from .notebooks import TIMINGS, agrees, notebooks, read_manifest, run_notebooks
 
 __all__ = ["PEER_RECORD", "peer_record", "peer_matrix", "peer_matrix_from_reports", "build", "main"]
 
@@ -268,8 +268,6 @@ def _verdict_cell(entries, names):
 
 
 def _agrees(entry):
-    from .notebooks import agrees
-
     return agrees(entry["holds"], entry["status"])
 
 
@@ -343,6 +341,7 @@ def build(outdir, root=None, figures_from=None, peers=None):
     figures = [e for e in entries if e["type"] == "figure" and (figures_dir / e["file"]).is_file()]
     timings = json.loads((figures_dir / TIMINGS).read_text()) if (figures_dir / TIMINGS).is_file() else {}
     scalars, lists = _extra_fields(claims)
+    variants = {claim["id"]: registry.caught_variants(root, claim) for claim in claims}
 
     counts = {status: sum(c["status"] == status for c in claims) for status in registry.STATUSES}
     disagreements = [v for v in verdicts if not _agrees(v)]
@@ -380,7 +379,7 @@ def build(outdir, root=None, figures_from=None, peers=None):
         cells += [_e(claim[f]) if f in claim else "" for f in scalars]
         cells += [str(len(claim[f])) if isinstance(claim.get(f), list) else "" for f in lists]
         cells += [str(len(claim.get("proofs", []))), str(len(claim.get("tests", []))),
-                  str(len(registry.caught_variants(root, claim)))]
+                  str(len(variants[claim["id"]]))]
         cells.append(_verdict_cell([v for v in verdicts if v["claim"] == claim["id"]], names))
         parts.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     parts.append("</table>")
@@ -476,10 +475,9 @@ def build(outdir, root=None, figures_from=None, peers=None):
         for field, value in claim.items():
             if field not in _KNOWN:
                 parts.append(f"<tr><th>{_e(_label(field))}</th><td>{_field_html(value)}</td></tr>")
-        variants = registry.caught_variants(root, claim)
-        if variants:
+        if variants[claim["id"]]:
             parts.append("<tr><th>Broken variants its bite tests catch</th><td><ul>" + "".join(
-                f"<li><code>{_e(n)}</code>: {_e(d)}</li>" for n, d in variants) + "</ul></td></tr>")
+                f"<li><code>{_e(n)}</code>: {_e(d)}</li>" for n, d in variants[claim["id"]]) + "</ul></td></tr>")
         shown = [v for v in verdicts if v["claim"] == claim["id"]]
         if shown:
             parts.append("<tr><th>Notebooks</th><td>" + "<br>".join(

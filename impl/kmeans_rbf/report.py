@@ -242,10 +242,6 @@ def _extra_fields(claims):
     return [f for f in scalars if f != "no_proof_reason"], lists
 
 
-def _label(field):
-    return field.replace("_", " ").capitalize()
-
-
 def _shown(entry):
     return "holds" if entry["holds"] else "counterexample"
 
@@ -370,7 +366,7 @@ def build(outdir, root=None, figures_from=None, peers=None):
     parts.append("<section id='summary'><p>" + " ".join(summary) + "</p></section>")
 
     # Claims table
-    head = ["id", "title", "status", *(_label(f) for f in scalars), *(_label(f) for f in lists),
+    head = ["id", "title", "status", *(registry._label(f) for f in scalars), *(registry._label(f) for f in lists),
             "proofs", "tests", "broken variants", "what the notebooks show"]
     parts.append("<h2 id='claims'>Claims</h2><table><tr>" + "".join(f"<th>{_e(h)}</th>" for h in head) + "</tr>")
     for claim in claims:
@@ -471,10 +467,10 @@ def build(outdir, root=None, figures_from=None, peers=None):
                      f"{_e(claim.get('title', ''))}</h3>")
         parts.append(f"<pre>{_e(claim.get('statement', '').strip())}</pre><table class='detail'>")
         for field in ("proofs", "tests"):
-            parts.append(f"<tr><th>{_label(field)}</th><td>{_field_html(claim.get(field, []))}</td></tr>")
+            parts.append(f"<tr><th>{registry._label(field)}</th><td>{_field_html(claim.get(field, []))}</td></tr>")
         for field, value in claim.items():
             if field not in _KNOWN:
-                parts.append(f"<tr><th>{_e(_label(field))}</th><td>{_field_html(value)}</td></tr>")
+                parts.append(f"<tr><th>{_e(registry._label(field))}</th><td>{_field_html(value)}</td></tr>")
         if variants[claim["id"]]:
             parts.append("<tr><th>Broken variants its bite tests catch</th><td><ul>" + "".join(
                 f"<li><code>{_e(n)}</code>: {_e(d)}</li>" for n, d in variants[claim["id"]]) + "</ul></td></tr>")

@@ -170,7 +170,8 @@ save_figure(figure, "05_what_breaks_where",
 # * `torch.softmax` subtracts the largest logit, so it survives underflow, but the logit
 #   `−d/T` itself overflows to −∞ once `d/T` exceeds the dtype's largest number (65504 in
 #   float16, 3.4e38 in bfloat16 and float32): a row whose logits are all −∞ is NaN, and the
-#   `entmax` package's sort-based threshold crashes on it (`index -1 is out of bounds`).
+#   `entmax` package's sort-based threshold crashes on it (`index -1 is out of bounds`;
+#   E2 in `docs/findings.md`: a row without a finite logit is invalid input to it).
 # * The regret logits `−(d_ik − min_l d_il)/T` have row maximum exactly 0: the largest weight
 #   is `exp(0) = 1`, so no row can underflow to 0/0 or be all −∞; an entry that overflows to
 #   −∞ gets weight exactly 0, which is the right answer (claim `empty-clusters`: with float64

@@ -66,3 +66,20 @@ def implementation(request):
     """
     return request.param
 
+
+
+@pytest.fixture(scope="session")
+def executed_notebooks(tmp_path_factory):
+    """Every notebook of notebooks/, executed once per session into a temporary directory.
+
+    A namespace with ``output``, the directory of the figures, the manifest and the logs, and
+    ``runs``, ``{name: kmeans_rbf.notebooks.Execution}``. ``tests/test_notebooks.py`` checks
+    each notebook; ``tests/test_report.py`` builds the report from the same run.
+    """
+    import pathlib
+
+    from kmeans_rbf import notebooks
+
+    output = tmp_path_factory.mktemp("notebook-output")
+    root = pathlib.Path(__file__).resolve().parents[1]
+    return types.SimpleNamespace(output=output, runs=notebooks.run_notebooks(output, root))

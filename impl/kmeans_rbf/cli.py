@@ -11,6 +11,11 @@
   report is written in every case, a target that cannot be loaded included.
 * ``kmeans-rbf demo``: on a small dataset with a tied point, how the softmax and
   entmax-1.5 RBF objectives and soft steps approach K-Means as the temperature falls.
+* ``kmeans-rbf report OUTDIR [--figures DIR] [--peers PATH]``: execute the notebooks of
+  ``notebooks/`` and write ``OUTDIR/index.html``, one page of every claim, verdict, figure,
+  counterexample, the peer matrix and the benchmarks (``kmeans_rbf.report``). ``--figures``
+  takes the figures of an earlier execution instead; ``--peers`` the JSON of ``verify --json``
+  for the peer matrix instead of the record. Exit status 1 if a notebook failed.
 """
 
 import argparse
@@ -182,6 +187,10 @@ def main(argv=None):
     verify_parser.add_argument("--strict", action="store_true", help="a refused input fails its check (default: reported, not a failure)")
     verify_parser.add_argument("--checks", metavar="PATTERNS", help="only the checks whose id matches one of these comma-separated globs, e.g. 'kmeans.*,scale.kmeans'")
     commands.add_parser("demo", help="hard, softmax and entmax-1.5 side by side as T falls")
+    report_parser = commands.add_parser("report", help="execute the notebooks and write one HTML page of every verdict")
+    report_parser.add_argument("outdir", help="directory for index.html and its figures (created if missing)")
+    report_parser.add_argument("--figures", metavar="DIR", help="take the figures, verdicts and logs of an earlier execution of the notebooks from DIR")
+    report_parser.add_argument("--peers", metavar="PATH", help="the JSON of `kmeans-rbf verify --json` for the peer matrix (default: the record in tests/test_peers.py)")
     try:
         arguments = parser.parse_args(argv)
         if arguments.command == "verify":
@@ -190,6 +199,10 @@ def main(argv=None):
             if arguments.timeout <= 0:
                 raise UsageError(f"--timeout must be positive; got {arguments.timeout:g}")
             return verify_command(arguments)
+        if arguments.command == "report":
+            from . import report
+
+            return report.main(arguments)
     except UsageError as error:
         print(f"kmeans-rbf: error: {error}", file=sys.stderr)
         return 2

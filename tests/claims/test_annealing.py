@@ -5,7 +5,7 @@ the data mean ends at a degenerate fixed point. Statements, proofs and status:
 theory/trajectories.md (ids in its headings; MATH.md claim 13).
 
 The counterexample is a five-point 1-D dataset whose Lloyd fixed points are known exactly
-(``distance_to_lloyd_fixed_points_1d``); its distances grow by far more than any rounding.
+(``kmeans_rbf.fixed_points.distance_to_lloyd_fixed_points_1d``); its distances grow by far more than any rounding.
 Coincident centres are compared within the float64 bound of the soft step of
 kmeans_rbf.tolerances.error_bounds. The slow tests measure the same on synthetic 2-D
 geometries and let Hypothesis search for non-monotone annealing.
@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 
 import variants
 from kmeans_rbf import reference
+from kmeans_rbf.fixed_points import distance_to_fixed_points, distance_to_lloyd_fixed_points_1d, proper_fixed_points
 from kmeans_rbf.kinds import SOFT_KINDS
 from kmeans_rbf.strategies import datasets, problems
 from kmeans_rbf.tolerances import error_bounds
@@ -29,29 +30,6 @@ COLLAPSE_X = np.array([[0.0], [6.0], [9.0], [11.0], [11.0]])
 COLLAPSE_C0 = np.array([[0.0], [11.0]])
 COLLAPSE_SCHEDULE = [30.0, 20.0, 15.0, 10.0, 7.0, 5.0, 3.0, 2.0, 1.0]
 COLLAPSE_STEPS = 50
-
-
-def distance_to_lloyd_fixed_points_1d(x, C):
-    """max_k |c_k - f_k| to the nearest Lloyd fixed point f (K = 2, 1-D, any order of C).
-
-    Fixed points: the proper ones, splits x[:j] | x[j:] whose means reproduce the split (ties
-    to c_0), and those with an empty cell: one centre at the mean of all points, the other
-    on it or where no point reaches it (for c_0 empty: strictly farther, ties go to c_0).
-    """
-    x = np.sort(np.asarray(x, dtype=np.float64).ravel())
-    a, b = np.sort(np.asarray(C, dtype=np.float64).ravel())
-    best = np.inf
-    for j in range(1, len(x)):
-        f0, f1 = x[:j].mean(), x[j:].mean()
-        midpoint = (f0 + f1) / 2
-        if np.all(x[:j] <= midpoint) and np.all(x[j:] > midpoint):
-            best = min(best, max(abs(a - f0), abs(b - f1)))
-    mean = x.mean()
-    low, high = 2 * x.min() - mean, 2 * x.max() - mean  # an empty centre lies beyond these
-    for centre, other in ((a, b), (b, a)):
-        to_empty = min(abs(other - mean), max(low - other, 0.0), max(other - high, 0.0))
-        best = min(best, max(abs(centre - mean), to_empty))
-    return best
 
 
 # --- monotone-collapse (refuted) ---------------------------------------------------------
@@ -98,30 +76,6 @@ def _geometry(name, rng):
     return np.c_[radius * np.cos(angle), radius * np.sin(angle)]
 
 
-def _proper_fixed_points(X, K, rng, extra=()):
-    """Lloyd fixed points with K non-empty cells, found by Lloyd from 200 starts (a sample of the set)."""
-    found = []
-    for C in [X[rng.choice(len(X), K, replace=False)] for _ in range(200)] + list(extra):
-        for _ in range(300):
-            following = reference.lloyd_step(X, C)
-            if np.array_equal(following, C):
-                break
-            C = following
-        if np.array_equal(reference.lloyd_step(X, C), C) and len(np.unique(reference.assign(X, C))) == K:
-            C = C[np.lexsort(C.T[::-1])]
-            if not any(np.array_equal(C, F) for F in found):
-                found.append(C)
-    return found
-
-
-def _distance_to_set(C, fixed_points):
-    return min(
-        np.linalg.norm(C[list(order)] - F, axis=1).max()
-        for F in fixed_points
-        for order in itertools.permutations(range(len(C)))
-    )
-
-
 @pytest.mark.slow
 @pytest.mark.claim("monotone-collapse")
 def test_annealing_distance_table_on_synthetic_geometries():
@@ -133,8 +87,9 @@ def test_annealing_distance_table_on_synthetic_geometries():
         schedule = 2 * critical * 0.8 ** np.arange(40)
         C0 = X[rng.choice(len(X), 3, replace=False)]
         ends = reference.anneal(X, C0, schedule, kind, steps)[steps::steps]
-        fixed = _proper_fixed_points(X, 3, rng, extra=[ends[-1]])
-        distances = np.array([_distance_to_set(C, fixed) for C in ends])
+        starts = [X[rng.choice(len(X), 3, replace=False)] for _ in range(200)] + [ends[-1]]
+        fixed = proper_fixed_points(X, starts)
+        distances = np.array([distance_to_fixed_points(C, fixed) for C in ends])
         increases = np.diff(distances)
         merged = len(np.unique(ends[-1], axis=0)) < 3
         rows.append((name, kind, steps, int(np.sum(increases > 1e-9)), increases.max(), distances[-1], merged))

@@ -128,7 +128,7 @@ def agrees(holds, status):
     """
     if status == "open":
         return True
-    return holds == (status in ("proved", "verified"))
+    return holds == (status in registry.HOLDING)
 
 
 def _claims(root=None):
@@ -149,7 +149,7 @@ def verdict(claim, holds, evidence, *, root=None):
     >>> import os, tempfile
     >>> os.environ[OUTPUT_VARIABLE] = tempfile.mkdtemp()
     >>> verdict("sandwich", True, "J - T H_max <= F_T <= J <= L_T on 3 configurations")
-    sandwich (registry: proved): holds here -- J - T H_max <= F_T <= J <= L_T on 3 configurations
+    sandwich (registry: formally proved): holds here -- J - T H_max <= F_T <= J <= L_T on 3 configurations
     >>> verdict("monotone-collapse", True, "monotone on one run")
     Traceback (most recent call last):
     ...

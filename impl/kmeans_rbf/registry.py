@@ -29,9 +29,11 @@ import pathlib
 import re
 import tomllib
 
-__all__ = ["STATUSES", "load", "inconsistencies", "claim_markers", "caught_variants", "coq_theorems"]
+__all__ = ["STATUSES", "HOLDING", "load", "inconsistencies", "claim_markers", "caught_variants", "coq_theorems"]
 
 STATUSES = ("proved", "verified", "refuted", "open", "formally proved")
+# The statuses of a claim that holds (each says how it is known); "refuted" and "open" do not.
+HOLDING = ("formally proved", "proved", "verified")
 REQUIRED = ("id", "title", "statement", "status", "proofs", "tests")
 
 

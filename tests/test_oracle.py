@@ -8,7 +8,9 @@ import os
 import pathlib
 import subprocess
 import sys
+import warnings
 
+import numpy as np
 import pytest
 
 from kmeans_rbf.assertions import Defect
@@ -188,9 +190,11 @@ def test_nothing_checked_is_not_a_pass(tmp_path):
     assert "no check applied" in completed.stdout
 
 
-def test_the_readme_example_adapter_passes(tmp_path):
+def test_the_readme_example_adapter_gets_the_verdicts_the_readme_gives(tmp_path):
     # The README's own example: scikit-learn refuses n_iter = 0 and K > N (documented
-    # limitations), which must show as "refused", and it is right on everything it accepts.
+    # limitations), which must show as "refused"; and it has a real defect (S1 in
+    # docs/findings.md: a cell emptied by a relocation gets a centre outside the data),
+    # which kmeans.reference must catch with its counterexample, as the README says.
     readme = (TESTS.parent / "README.md").read_text()
     start = readme.index("class MyKMeans:")
     source = readme[readme.rindex("```python", 0, start) + len("```python"):readme.index("```", start)]
@@ -205,6 +209,15 @@ def test_the_readme_example_adapter_passes(tmp_path):
     target = _target(sandbox)
     results = {c.id: run_check(c, sandbox, DEFAULT_EXAMPLES) for c in EVERY_CHECK if c.applies(sandbox.info["capabilities"], target)}
     assert set(results) == {"kmeans.reference", "kmeans.zero-iterations", "scale.kmeans"}
-    assert all(r.status in ("passed", "refused") for r in results.values()), {k: r.message for k, r in results.items()}
     assert results["kmeans.zero-iterations"].status == "refused"
     assert "max_iter" in results["kmeans.zero-iterations"].message
+    assert results["scale.kmeans"].status in ("passed", "refused"), results["scale.kmeans"].message
+    found = results["kmeans.reference"]
+    assert found.status == "failed", found.message
+    X, C, _ = found.counterexample["problem"]
+    with warnings.catch_warnings():  # scikit-learn's ConvergenceWarning on duplicate points
+        warnings.simplefilter("ignore")
+        centres = readme_adapter.MyKMeans().kmeans(np.asarray(X), np.asarray(C), found.counterexample["n_iter"])
+    low, high = np.min(X, axis=0), np.max(X, axis=0)
+    assert np.any((centres < low - 1e-9) | (centres > high + 1e-9)), "S1: a centre outside the data"
+    assert len(X) == 4  # "the printed counterexample has four points"

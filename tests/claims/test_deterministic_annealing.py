@@ -18,6 +18,9 @@ linear-stability tests compare growth factors with 1 and distances with fraction
 data's radius R, chosen with a wide margin (each says how wide).
 """
 
+import functools
+import itertools
+
 import numpy as np
 import pytest
 import scipy.optimize
@@ -216,6 +219,85 @@ def test_mean_is_not_the_global_minimum_above_the_critical_temperature(implement
 @pytest.mark.claim("annealing-global-minimum")
 def test_counterexample_property_bites():
     assert_bites(test_mean_is_not_the_global_minimum_above_the_critical_temperature, variants.COVARIANCE_OVER_N_MINUS_1)
+
+
+# T*/T_c for the 9 + 1 data set, K = 3: where the global minimum of F_T leaves the mean
+# (proofs/proof_probabilistic.py::test_where_the_global_minimum_leaves_the_mean).
+GLOBAL_MINIMUM_LEAVES_THE_MEAN = 1.0735282
+
+
+@functools.lru_cache(maxsize=None)
+def _lowest_free_energy_found(T, spacing, starts, random_starts=0):
+    """The configuration of lowest F_T that a many-start search finds (9 + 1 data, K = 3).
+
+    Every stationary point of F_T is a fixed point of the softmax soft step, which maps into
+    the hull [0, 1]^3 (claim fixed-points-hull), so the global minimum lies there. The search
+    evaluates F_T (vectorised, from its definition) on every sorted triple of a grid of
+    ``spacing`` over [0, 1], then runs L-BFGS (the reference's F_T and gradient) from the
+    ``starts`` lowest grid points and from ``random_starts`` uniform points of [0, 1]^3. It
+    finds every minimum whose basin holds one of those starts; a minimum with a narrower
+    basin, or ranked below ``starts`` others on the grid, can be missed: finding nothing
+    below the mean is evidence, not a proof. Finding something is a witness (certain up to
+    the rounding bound the test allows).
+    """
+    X = ANNEALING_DATASETS["9+1"]
+    axis = np.linspace(0.0, 1.0, int(round(1 / spacing)) + 1)
+    grid = np.array(list(itertools.combinations_with_replacement(axis, 3)))
+    d = (X[None, :, 0, None] - grid[:, None, :]) ** 2
+    low = d.min(axis=2, keepdims=True)
+    values = np.mean(low[..., 0] - T * np.log(np.exp(-(d - low) / T).sum(axis=2)), axis=1)
+    initial = [*grid[np.argsort(values)[:starts]], *np.random.default_rng(3).uniform(0, 1, (random_starts, 3))]
+
+    def objective(c):
+        return reference.free_energy(X, c.reshape(3, 1), T, "softmax")
+
+    def gradient(c):
+        return reference.free_energy_gradient(X, c.reshape(3, 1), T, "softmax").ravel()
+
+    results = [scipy.optimize.minimize(objective, c0, jac=gradient, method="L-BFGS-B") for c0 in initial]
+    return np.sort(min(results, key=lambda result: result.fun).x).reshape(3, 1)
+
+
+# The search of the default run (about 0.2 s) and the wider one of the slow run.
+GLOBAL_MINIMUM_SEARCHES = [
+    pytest.param(1 / 40, 8, 0, id="grid-40-8-starts"),
+    pytest.param(1 / 100, 60, 60, id="grid-100-120-starts", marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.claim("annealing-global-minimum")
+@pytest.mark.parametrize("spacing, starts, random_starts", GLOBAL_MINIMUM_SEARCHES)
+def test_global_minimum_leaves_the_mean_at_the_recorded_temperature(implementation, spacing, starts, random_starts):
+    # Catches: a wrong transition temperature. Just below T* (by 0.1 %) the search must find
+    # a configuration below F_T(mean) (a T* stated too high fails here); just above it, it
+    # must find none (a T* stated too low fails there: the recorded 1.0618 T_c did, since
+    # the branch near (0.048, 0.048, 0.208) stays below the mean up to T*). The search runs
+    # on the reference's F_T; the implementation computes T_c and the two values compared.
+    X, K = ANNEALING_DATASETS["9+1"], 3
+    M = np.tile(X.mean(axis=0), (K, 1))
+    for factor, below in ((1 - 1e-3, True), (1 + 1e-3, False)):
+        T = GLOBAL_MINIMUM_LEAVES_THE_MEAN * factor * implementation.critical_temperature(X)
+        C = _lowest_free_energy_found(float(T), spacing, starts, random_starts)
+        F_mean, F_best = implementation.free_energy(X, M, T, "softmax"), implementation.free_energy(X, C, T, "softmax")
+        bound = 2 * error_bounds(X, M, T, "softmax", np.float64)["free_energy"]
+        message = f"T = {factor} T*: F(mean) = {F_mean!r}, lowest found {F_best!r} at {C.ravel()}"
+        if below:
+            assert F_best < F_mean - bound, message
+        else:
+            assert F_best >= F_mean - bound, message
+
+
+@pytest.mark.claim("annealing-global-minimum")
+def test_global_minimum_temperature_bites():
+    # T_c with N - 1: every temperature 10/9 too high, so "just below T*" is 1.19 T_c,
+    # where nothing lies below the mean.
+    assert_bites(
+        test_global_minimum_leaves_the_mean_at_the_recorded_temperature,
+        variants.COVARIANCE_OVER_N_MINUS_1,
+        spacing=1 / 40,
+        starts=8,
+        random_starts=0,
+    )
 
 
 # --- annealing-global-minimum-two-centres (open) ----------------------------------------

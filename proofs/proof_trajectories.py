@@ -13,7 +13,8 @@ smallest squared distances, m = the smallest margin along Lloyd's trajectory.
 * gradient-trajectories: the gradient step on L_T is the soft step plus the term through r
   (identity); entmax's Jacobian vanishes on one-hot rows; the size of the term through r.
 * ties-break-trajectories, tied-fixed-point-unstable: D = 1, X = {0, 1, 2} in exact
-  rationals; the tie dynamics reduce to w -> g(w) / T with g'(0) = 8 sqrt(2)/27.
+  rationals; the tie dynamics reduce to w -> g(w) / T with g'(0) = 8 sqrt(2)/27 (entmax);
+  softmax's exact threshold (outer weights included) is certified by interval arithmetic.
 * monotone-collapse: an exact certificate (rational Lloyd fixed points, 30-digit soft fixed
   points) of the counterexample recorded in tests/claims/test_annealing.py.
 * anneal-coincident-centres: no proof here (the exact statement is a Coq theorem; its
@@ -425,6 +426,100 @@ def test_entmax_growth_factor_over_all_reals_z3():
     # d/dp of (1/(2-p)^2 - 1/(1+p)^2)/2 = 1/(2-p)^3 + 1/(1+p)^3, at p = 1/2: 16/27.
     assert_implies([p == z3.Q(1, 2)], 1 / ((2 - p) ** 3) + 1 / ((1 + p) ** 3) == z3.Q(16, 27))
     assert_implies([lam > 0, lam == z3.Q(16, 27) * s0, s0 * s0 == z3.Q(1, 2)], lam * lam == z3.Q(128, 729))
+
+
+# The exact softmax threshold of the tied fixed point: T* = 0.2964433601 (certified),
+# not 8/27 = 0.2962963 (the threshold with the outer weights e^(-8/(3T)) neglected).
+SOFTMAX_TIE_THRESHOLD = (mpmath.mpf("0.29644336013010"), mpmath.mpf("0.29644336013144"))
+
+
+@pytest.mark.claim("tied-fixed-point-unstable")
+def test_softmax_threshold_of_the_tied_fixed_point():
+    # The exact softmax step of X = {0, 1, 2} (outer weights included) on the symmetric
+    # line c = (a, 2 - a), with alpha = 4 (1 - a)/T, s = 1/(1 + e^(-alpha)):
+    # Step 1: its derivative along (1, 1) (the direction that breaks the tie) is
+    #   lambda(a) = (4/9) alpha (1/4 + 2 s (1 - s)) (2 s - 1), and its first coordinate is
+    #   1/3 + (4/3)(1 - s) (the symmetric direction's coordinates follow by mirroring).
+    a, h = sp.symbols("a h", real=True)
+    T = sp.Symbol("T", positive=True)
+
+    def first_centre(c0, c1):
+        weights = [1 / (1 + sp.exp(-((x - c1) ** 2 - (x - c0) ** 2) / T)) for x in _X_TIE]  # on c_0
+        return sum(w * x for w, x in zip(weights, _X_TIE)) / sum(weights)
+
+    alpha = 4 * (1 - a) / T
+    s = 1 / (1 + sp.exp(-alpha))
+    growth = sp.Rational(4, 9) * alpha * (sp.Rational(1, 4) + 2 * s * (1 - s)) * (2 * s - 1)
+    assert_identity(sp.Subs(sp.Derivative(first_centre(a + h, 2 - a + h), h), h, 0) - growth)
+    assert_identity(first_centre(a, 2 - a) - (sp.Rational(1, 3) + sp.Rational(4, 3) * (1 - s)))
+    # Step 2: with y = 2 s - 1 = tanh(alpha/2), lambda = alpha y (3 - 2 y^2)/9; at a fixed
+    # point a = 1/3 + (4/3)(1 - s), i.e. 1 - a = 2y/3, so alpha = 8y/(3T), y solves
+    # y = tanh(4y/(3T)) (one root y_T in (0, 1) for every T < 4/3: tanh(kx) = x, k > 1), and
+    # lambda = 8 y^2 (3 - 2 y^2)/(27 T). Eliminating T = 4y/(3 artanh y):
+    #   lambda(y) = (2/9) y (3 - 2 y^2) artanh(y).
+    y, alpha_ = sp.symbols("y alpha", positive=True)
+    assert_identity(2 / (1 + sp.exp(-alpha_)) - 1 - sp.tanh(alpha_ / 2), by=lambda e: sp.simplify(e.rewrite(sp.exp)))
+    s_of_y = (1 + y) / 2
+    in_y = sp.Rational(4, 9) * alpha_ * (sp.Rational(1, 4) + 2 * s_of_y * (1 - s_of_y)) * (2 * s_of_y - 1)
+    assert_identity(in_y - alpha_ * y * (3 - 2 * y**2) / 9, by=sp.expand)
+    (a_fixed,) = sp.solve(sp.Eq(a, sp.Rational(1, 3) + sp.Rational(4, 3) * (1 - s_of_y)), a)
+    assert 4 * (1 - a_fixed) / T == 8 * y / (3 * T)
+    lam = sp.Rational(2, 9) * y * (3 - 2 * y**2) * sp.atanh(y)
+    T_of_y = 4 * y / (3 * sp.atanh(y))
+    assert_identity(sp.Subs(8 * y * y * (3 - 2 * y**2) / (27 * T), T, T_of_y) - lam)
+    # Step 3: lambda increases with y on (0, 1) and T decreases, so lambda(T) decreases and
+    # crosses 1 once: unstable iff T < T*. lambda'(y) = (2/9) f(y) with
+    #   f(y) (1 - y^2) = (3 - 6 y^2) g + y (3 - 2 y^2),   g = (1 - y^2) artanh(y),
+    # and 0 < g <= y - 2y^3/3 (g's series is y - sum_k>=1 2 y^(2k+1)/((2k+1)(2k-1))), which
+    # makes f > 0 on (0, 1): z3 below.
+    g = (1 - y**2) * sp.atanh(y)
+    f = (3 - 6 * y**2) * sp.atanh(y) + y * (3 - 2 * y**2) / (1 - y**2)
+    assert_identity(sp.Derivative(lam, y) - sp.Rational(2, 9) * f)
+    k = sp.Symbol("k", positive=True, integer=True)
+    assert_identity(1 / (2 * k + 1) - 1 / (2 * k - 1) + 2 / ((2 * k + 1) * (2 * k - 1)))
+    series = sum(-2 * y ** (2 * j + 1) / ((2 * j + 1) * (2 * j - 1)) for j in range(1, 6))
+    assert sp.expand(sp.series(g, y, 0, 12).removeO()) == sp.expand(y + series)
+    zy, zg = z3.Reals("y g")
+    assert_implies([zy > 0, zy < 1, zg > 0, zg <= zy - 2 * zy**3 / 3], (3 - 6 * zy**2) * zg + zy * (3 - 2 * zy**2) > 0)
+    # artanh(y)/y = sum_k y^(2k)/(2k+1) has positive coefficients: T(y) = 4y/(3 artanh y)
+    # decreases from 4/3 (y -> 0) to 0 (y -> 1).
+    ratio_series = sp.series(sp.atanh(y) / y, y, 0, 12).removeO()
+    assert all(ratio_series.coeff(y, 2 * j) == sp.Rational(1, 2 * j + 1) for j in range(6))
+    assert sp.limit(T_of_y, y, 0, "+") == sp.Rational(4, 3) and sp.limit(T_of_y, y, 1, "-") == 0
+    # Step 4, certified digits: interval arithmetic gives lambda < 1 at y_lo and > 1 at y_hi,
+    # so y* is between them, and T* = T(y*) in the interval image of [y_lo, y_hi].
+    iv = mpmath.iv
+    iv.dps = 30
+
+    def growth_at(v):
+        return iv.mpf(2) / 9 * v * (3 - 2 * v**2) * iv.log((1 + v) / (1 - v)) / 2
+
+    y_lo, y_hi = iv.mpf("0.99975155207237"), iv.mpf("0.99975155207238")
+    assert growth_at(y_lo).b < 1 < growth_at(y_hi).a
+    T_hi = 4 * y_lo / (3 * iv.log((1 + y_lo) / (1 - y_lo)) / 2)
+    T_lo = 4 * y_hi / (3 * iv.log((1 + y_hi) / (1 - y_hi)) / 2)
+    assert SOFTMAX_TIE_THRESHOLD[0] <= T_lo.a and T_hi.b <= SOFTMAX_TIE_THRESHOLD[1]
+    assert SOFTMAX_TIE_THRESHOLD[0] > mpmath.mpf(8) / 27 + mpmath.mpf("1e-4")
+    # Step 5, independently of the closed forms: the 50-digit softmax step itself. Its
+    # symmetric fixed point, iterated, and its growth along (1, 1) by differences: > 1 just
+    # below T*, < 1 just above, and > 1 between 8/27 and T* (where the neglected outer
+    # weights were said to make it stable).
+    mpmath.mp.dps = 50
+    x = [mpmath.mpf(v) for v in _X_TIE]
+    for temperature, unstable in (
+        (SOFTMAX_TIE_THRESHOLD[0] * (1 - mpmath.mpf("1e-6")), True),
+        (SOFTMAX_TIE_THRESHOLD[1] * (1 + mpmath.mpf("1e-6")), False),
+        ((mpmath.mpf(8) / 27 + SOFTMAX_TIE_THRESHOLD[0]) / 2, True),
+    ):
+        c = [mpmath.mpf(1) / 3, mpmath.mpf(5) / 3]
+        for _ in range(40):
+            c = _mp_soft_step(x, c, temperature, "softmax")
+            c = [(c[0] + 2 - c[1]) / 2, (c[1] + 2 - c[0]) / 2]
+        step = mpmath.mpf("1e-20")
+        up = _mp_soft_step(x, [c[0] + step, c[1] + step], temperature, "softmax")
+        down = _mp_soft_step(x, [c[0] - step, c[1] - step], temperature, "softmax")
+        factor = (up[0] - down[0]) / (2 * step)
+        assert (factor > 1) == unstable, (temperature, factor)
 
 
 # --- monotone-collapse -------------------------------------------------------------------

@@ -15,8 +15,8 @@ smallest squared distances, m = the smallest margin along Lloyd's trajectory.
 * ties-break-trajectories, tied-fixed-point-unstable: D = 1, X = {0, 1, 2} in exact
   rationals; the tie dynamics reduce to w -> g(w) / T with g'(0) = 8 sqrt(2)/27 (entmax);
   softmax's exact threshold (outer weights included) is certified by interval arithmetic.
-* monotone-collapse: an exact certificate (rational Lloyd fixed points, 30-digit soft fixed
-  points) of the counterexample recorded in tests/claims/test_annealing.py.
+* monotone-collapse: the counterexample recorded in tests/claims/test_annealing.py, with the
+  Lloyd fixed points exact and the soft fixed points of both maps computed at 30 digits.
 * anneal-coincident-centres: no proof here (the exact statement is a Coq theorem; its
   symbolic check compared two copies of one expression and was removed).
 """
@@ -545,36 +545,51 @@ def _proper_lloyd_fixed_points_1d(x):
     return found
 
 
+def _distance_to_lloyd_fixed_points(c, proper):
+    """max_k |c_k - f_k| to the nearest Lloyd fixed point f of X = {0, 6, 9, 11, 11}, K = 2.
+
+    The proper ones are ``proper``; those with an empty cell have one centre at the mean
+    37/5 (it holds every point) and the other on it (coincident: ties go to the lower
+    index) or where no point reaches it, at <= 2 min X - 37/5 = -37/5 or >= 2 max X - 37/5
+    = 73/5. Both orders of the centres are tried.
+    """
+    a, b = sorted(c)
+    best = min(max(abs(a - mpmath.mpf(f0.p) / f0.q), abs(b - mpmath.mpf(f1.p) / f1.q)) for f0, f1 in proper)
+    mean, low, high = mpmath.mpf(37) / 5, -mpmath.mpf(37) / 5, mpmath.mpf(73) / 5
+    for centre, other in ((a, b), (b, a)):
+        to_empty = min(abs(other - mean), max(other - low, 0), max(high - other, 0))
+        best = min(best, max(abs(centre - mean), to_empty))
+    return best
+
+
 @pytest.mark.claim("monotone-collapse")
 def test_monotone_collapse_counterexample_certificate():
     # X = {0, 6, 9, 11, 11}, K = 2: the proper Lloyd fixed points, exactly.
     fixed = _proper_lloyd_fixed_points_1d(COUNTEREXAMPLE_X)
     assert fixed == [(0, sp.Rational(37, 4)), (3, sp.Rational(31, 3))]
-    # Fixed points with an empty cell: the other centre sits at the mean 37/5 (it holds every
-    # point), the empty one at <= -37/5, >= 73/5, or on it.
-    # The softmax soft fixed points reached by annealing from C0 = (0, 11) through
-    # T = 30, 20, 15, 10 (30-digit iteration to a residual < 1e-25 at each T):
+    # The soft fixed points reached by annealing from C0 = (0, 11) through T = 30, 20, 15, 10,
+    # for both maps, at 30 digits (iterated until a step moves less than 1e-25; a
+    # computation at high precision, not an interval certificate), and their distances to
+    # the nearest Lloyd fixed point of either kind.
     mpmath.mp.dps = 30
     x = [mpmath.mpf(v) for v in COUNTEREXAMPLE_X]
-    c = [mpmath.mpf(v) for v in COUNTEREXAMPLE_C0]
-    distances = []
-    for t in (30, 20, 15, 10):
-        for _ in range(2000):
-            new = _mp_soft_step(x, c, mpmath.mpf(t), "softmax")
-            converged = max(abs(a - b) for a, b in zip(new, c)) < mpmath.mpf("1e-25")
-            c = new
-            if converged:
-                break
-        assert converged
-        nearest = min(
-            max(abs(c[0] - mpmath.mpf(f0.p) / f0.q), abs(c[1] - mpmath.mpf(f1.p) / f1.q))
-            for f0, f1 in fixed
-        )
-        distances.append(nearest)
-        if t != 30:
-            # every fixed point with an empty cell has a centre at 37/5, so it is at least
-            # min_k |c_k - 37/5| away: farther than the nearest proper one.
-            assert min(abs(ck - mpmath.mpf(37) / 5) for ck in c) > nearest
-    # distance to the nearest Lloyd fixed point: 2.77, 0.56, 0.67, 1.27: it grows twice.
-    assert distances[1] < distances[2] < distances[3]
-    assert distances[3] - distances[1] > mpmath.mpf("0.7")
+    distances = {}
+    for kind in ("softmax", "entmax15"):
+        c = [mpmath.mpf(v) for v in COUNTEREXAMPLE_C0]
+        distances[kind] = []
+        for t in (30, 20, 15, 10):
+            for _ in range(2000):
+                new = _mp_soft_step(x, c, mpmath.mpf(t), kind)
+                converged = max(abs(a - b) for a, b in zip(new, c)) < mpmath.mpf("1e-25")
+                c = new
+                if converged:
+                    break
+            assert converged, (kind, t)
+            distances[kind].append(_distance_to_lloyd_fixed_points(c, fixed))
+    # softmax: 1.632, 0.558, 0.672, 1.268 -- it grows twice (by 0.71 from T = 20 to T = 10).
+    # At T = 30 the nearest fixed point is the degenerate (37/5, 37/5) (1.632); the nearest
+    # proper one is 2.768 away. entmax-1.5: 0.825, 1.241, 1.158, 0 -- it grows from T = 30 to 20.
+    softmax, entmax = distances["softmax"], distances["entmax15"]
+    assert abs(softmax[0] - mpmath.mpf("1.632")) < mpmath.mpf("1e-3")
+    assert softmax[1] < softmax[2] < softmax[3] and softmax[3] - softmax[1] > mpmath.mpf("0.7")
+    assert entmax[1] - entmax[0] > mpmath.mpf("0.4") and entmax[3] == 0

@@ -32,7 +32,7 @@ import z3
 
 from kmeans_rbf.multiprecision import entmax15 as _mp_entmax15
 from kmeans_rbf.multiprecision import softmax as _mp_softmax
-from kmeans_rbf.proving import assert_identity, assert_implies
+from kmeans_rbf.proving import assert_identity, assert_implies, model_of
 
 mpmath.mp.dps = 50
 _EPS = mpmath.mpf("1e-40")  # 50-digit arithmetic: identities must hold to ~1e-45
@@ -530,6 +530,29 @@ def test_huygens_decomposition_and_centre_error_bound():
     xbar = sum(xs) / 6
     lhs = sum((xi - c_value) ** 2 for xi in xs)
     assert abs(lhs - sum((xi - xbar) ** 2 for xi in xs) - 6 * (c_value - xbar) ** 2) < _EPS
+
+
+@pytest.mark.claim("minimisers-compact")
+def test_partition_is_optimal_below_the_gap():
+    # The key step: if c T < Delta (the gap between the optimal partition P* and every
+    # other), the Voronoi partition of C_T is P*. For a partition P write W(P) for its cost
+    # at its own cell means (mean over the points); J* = W(P*) = min J.
+    # Step 1: J(C) >= W(V(C)) for the Voronoi partition V(C) of C: each cell's sum of
+    # squares to c_k is at least the sum to the cell mean (Huygens: it exceeds it by
+    # n_k |c_k - m_k|^2 >= 0), here a cell of three points, for all reals.
+    x = z3.Reals("x0 x1 x2")
+    c, m = z3.Reals("c m")
+    assert_implies([3 * m == z3.Sum(x)], z3.Sum([(xi - c) ** 2 for xi in x]) >= z3.Sum([(xi - m) ** 2 for xi in x]))
+    # Step 2: from J(C_T) >= W(V(C_T)), W(P) >= J* + Delta for every P != P*, and
+    # J(C_T) <= J* + c T (test_minimisers_are_approximate_k_means_minimisers_z3):
+    # c T < Delta forces V(C_T) = P*.
+    JT, WT, Jstar, T, cK, Delta = z3.Reals("JT WT Jstar T c Delta")
+    optimal = z3.Bool("voronoi_partition_of_C_T_is_optimal")
+    hypotheses = [T > 0, cK >= 0, Delta > 0, JT >= WT, z3.Implies(z3.Not(optimal), WT >= Jstar + Delta),
+                  JT <= Jstar + cK * T, cK * T < Delta]
+    assert_implies(hypotheses, optimal)
+    # ... and the bound cannot be dropped: with c T >= Delta another partition is possible.
+    assert model_of([*hypotheses[:-1], cK * T >= Delta, z3.Not(optimal)])
 
 
 # --- claim fixed-points-hull ---------------------------------------------------------------

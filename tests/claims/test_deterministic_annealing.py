@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 import variants
 from kmeans_rbf import probabilistic, reference
 from kmeans_rbf import torch as krbf_torch
-from kmeans_rbf.strategies import datasets, temperatures
+from kmeans_rbf.strategies import cluster_counts, datasets, temperatures
 from kmeans_rbf.tolerances import MEANINGFUL, condition_of_responsibilities, error_bounds, tolerance
 from support import assert_bites
 
@@ -67,7 +67,7 @@ def _growth(X, C, T):
 
 
 @pytest.mark.claim("annealing-fixed-point")
-@given(X=datasets(), K=st.integers(1, 5), T=temperatures())
+@given(X=datasets(), K=cluster_counts(), T=temperatures())
 def test_all_at_mean_is_a_fixed_point(implementation, X, K, T):
     M = np.tile(X.mean(axis=0), (K, 1))
     # Identical centres give bitwise identical distances, so every weight of a point is
@@ -141,7 +141,7 @@ def test_critical_temperature_property_bites():
 
 @pytest.mark.claim("annealing-critical-temperature")
 @pytest.mark.parametrize("implementation", [krbf_torch], ids=["torch"])  # autograd needs tensors
-@given(X=datasets(n_points=st.integers(2, 12)), K=st.integers(2, 4), T=temperatures(min_value=1e-2, max_value=1e2))
+@given(X=datasets(n_points=st.integers(2, 12)), K=cluster_counts(min_value=2, max_value=12), T=temperatures(min_value=1e-2, max_value=1e2))
 def test_hessian_at_the_mean_matches_the_formula(implementation, X, K, T):
     D = X.shape[1]
     M = np.tile(X.mean(axis=0), (K, 1))

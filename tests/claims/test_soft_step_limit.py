@@ -20,13 +20,13 @@ from hypothesis import strategies as st
 
 import variants
 from kmeans_rbf import reference
-from kmeans_rbf.strategies import problems
+from kmeans_rbf.strategies import cluster_counts, problems, problems_with_full_cells
 from kmeans_rbf.tolerances import error_bounds, unit_roundoff
 from support import assert_bites
 
 
 @pytest.mark.claim("soft-step-limit")
-@given(problem=problems(), fraction=st.floats(1e-3, 1.0))
+@given(problem=problems(n_clusters=cluster_counts()), fraction=st.floats(1e-3, 1.0))
 def test_entmax_soft_step_is_lloyd_below_half_the_margin(implementation, problem, fraction):
     X, C, _ = problem
     margin = float(np.min(reference.margins(X, C)))
@@ -41,8 +41,9 @@ def test_entmax_soft_step_is_lloyd_below_half_the_margin(implementation, problem
 
 
 @pytest.mark.claim("soft-step-limit")
-@given(problem=problems(), ratio=st.floats(2.0, 60.0))
+@given(problem=st.one_of(problems(), problems_with_full_cells(n_clusters=cluster_counts(min_value=6, max_value=16))), ratio=st.floats(2.0, 60.0))
 def test_softmax_soft_step_within_the_bound(implementation, problem, ratio):
+    # (Every cell must be occupied: many centres come from problems_with_full_cells.)
     X, C, _ = problem
     margin = float(np.min(reference.margins(X, C)))
     K = len(C)

@@ -10,6 +10,7 @@ registered proof, step by step, to show that no z3 query and no sympy identity b
 """
 
 import ast
+import functools
 import pathlib
 
 import pytest
@@ -116,13 +117,17 @@ def _registered_proofs():
             if name:
                 found.append((path, name))
             else:
-                tree = ast.parse((ROOT / path).read_text())
-                found += [(path, node.name) for node in tree.body if isinstance(node, ast.FunctionDef) and node.name.startswith("test")]
+                found += [(path, node.name) for node in _module(path).body if isinstance(node, ast.FunctionDef) and node.name.startswith("test")]
     return sorted(set(found))
 
 
+@functools.lru_cache(maxsize=None)
+def _module(path):
+    return ast.parse((ROOT / path).read_text())
+
+
 def _function(path, name):
-    for node in ast.parse((ROOT / path).read_text()).body:
+    for node in _module(path).body:
         if isinstance(node, ast.FunctionDef) and node.name == name:
             return node
     raise AssertionError(f"{path}::{name} is not a function of {path}")

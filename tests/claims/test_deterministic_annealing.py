@@ -7,8 +7,9 @@ proofs: proofs/proof_probabilistic.py). Tested on every implementation (the
 fixed point of the soft step at every T; it is stable above ``T_c = 2 lambda_max``
 (``critical_temperature``) and unstable below, found along an annealing path, in the
 autograd Hessian of the free energy (torch only) and by perturbing the mean; above T_c it
-is nevertheless not the global minimum for K = 3 (the recorded counterexample), while for
-K = 2 a multi-start search finds nothing below it (slow; on the reference only).
+is nevertheless not the global minimum for K = 3 (the recorded counterexample; the global
+minimum leaves it at 1.0735 T_c, bracketed by a search on either side), while for K = 2 a
+multi-start search finds nothing below it (slow; on the reference only).
 
 Tolerances. Every bound is the float64 entry of ``kmeans_rbf.tolerances`` (256 u:
 summation order) times the condition of the quantity and its scale, derived where it is
@@ -268,7 +269,8 @@ GLOBAL_MINIMUM_SEARCHES = [
 @pytest.mark.claim("annealing-global-minimum")
 @pytest.mark.parametrize("spacing, starts, random_starts", GLOBAL_MINIMUM_SEARCHES)
 def test_global_minimum_leaves_the_mean_at_the_recorded_temperature(implementation, spacing, starts, random_starts):
-    # Catches: a wrong transition temperature. Just below T* (by 0.1 %) the search must find
+    # Catches: a wrong transition temperature, and T_c computed with N - 1 (the bite test
+    # below: COVARIANCE_OVER_N_MINUS_1). Just below T* (by 0.1 %) the search must find
     # a configuration below F_T(mean) (a T* stated too high fails here); just above it, it
     # must find none (a T* stated too low fails there: the recorded 1.0618 T_c did, since
     # the branch near (0.048, 0.048, 0.208) stays below the mean up to T*). The search runs

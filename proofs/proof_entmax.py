@@ -28,6 +28,9 @@ import sympy as sp
 import z3
 
 from kmeans_rbf.multiprecision import entmax15 as _mp_entmax15
+from kmeans_rbf.multiprecision import free_energy as _mp_free_energy
+from kmeans_rbf.multiprecision import objective as _mp_objective
+from kmeans_rbf.proving import assert_identity, assert_implies, model_of
 
 # --- helpers ---------------------------------------------------------------------------
 
@@ -49,14 +52,6 @@ def _entmax_row_z3(K, prefix=""):
     for k in range(K):
         constraints += [q[k] >= 0, q[k] >= sigma - d[k] / 2, q[k] * (q[k] - (sigma - d[k] / 2)) == 0]
     return d, q, T, sigma, constraints
-
-
-def _assert_valid(constraints, claim):
-    """``claim`` holds for every real solution of ``constraints``: its negation is unsat."""
-    solver = z3.Solver()
-    solver.add(*constraints)
-    solver.add(z3.Not(claim))
-    assert solver.check() == z3.unsat
 
 
 def _one_hot_z3(q, T, K):
@@ -82,12 +77,11 @@ def test_one_hot_threshold_symbolic():
     z_j, tau = sp.symbols("z_j tau", real=True)
     # Step 1: p_j = (z_j/2 - tau)^2 = 1 with z_j/2 - tau > 0 (j is in the support).
     (tau_star,) = sp.solve(sp.Eq(z_j / 2 - tau, 1), tau)
-    assert sp.simplify(tau_star - (z_j / 2 - 1)) == 0
-    assert sp.simplify((z_j / 2 - tau_star) ** 2 - 1) == 0  # residual: p_j = 1
+    assert tau_star == z_j / 2 - 1
     # Step 2: an entry with gap g = z_j - z_k has z_k/2 - tau* = 1 - g/2.
     g = sp.Symbol("g", real=True)
-    margin = sp.simplify((z_j - g) / 2 - tau_star)
-    assert sp.simplify(margin - (1 - g / 2)) == 0
+    margin = (z_j - g) / 2 - tau_star
+    assert margin == 1 - g / 2
     # ... which is <= 0 (p_k = [.]_+^2 = 0) for g = 2 + e, e >= 0, and > 0 for g = 2 - e, e > 0.
     e_nonneg, e_pos = sp.Symbol("e", nonnegative=True), sp.Symbol("e", positive=True)
     assert margin.subs(g, 2 + e_nonneg).is_nonpositive
@@ -97,9 +91,10 @@ def test_one_hot_threshold_symbolic():
     # positive and phi(tau) = 1 has one root.
     u = sp.Symbol("u", real=True)
     assert sp.diff((u - tau) ** 2, tau) == -2 * (u - tau)
-    # Step 4: in distances, g = (d_k - d_j) / T and T > 0: g >= 2  <=>  d_k - d_j >= 2T.
-    d_gap, T = sp.Symbol("Delta", real=True), sp.Symbol("T", positive=True)
-    assert sp.simplify((d_gap / T - 2) * T - (d_gap - 2 * T)) == 0
+    # Step 4: in distances, g = (d_k - d_j) / T and T > 0: g >= 2  <=>  d_k - d_j >= 2T
+    # (the sign of T is what makes it an equivalence).
+    zg, zgap, zT = z3.Reals("g Delta T")
+    assert_implies([zT > 0, zg * zT == zgap], (zg >= 2) == (zgap >= 2 * zT))
 
 
 @pytest.mark.claim("entmax-one-hot-threshold")
@@ -107,7 +102,7 @@ def test_one_hot_threshold_symbolic():
 @pytest.mark.parametrize("K", [2, 3])
 def test_one_hot_threshold_over_all_reals_z3(K):
     d, q, T, _, constraints = _entmax_row_z3(K)
-    _assert_valid(constraints, _one_hot_z3(q, T, K) == _gap_at_least_2T_z3(d, T, K))
+    assert_implies(constraints, _one_hot_z3(q, T, K) == _gap_at_least_2T_z3(d, T, K))
 
 
 @pytest.mark.claim("entmax-one-hot-threshold")
@@ -123,8 +118,8 @@ def test_entmax_row_is_unique_z3(K):
     other = [z3.Sum([v * v for v in q2]) == T * T]
     for k in range(K):
         other += [q2[k] >= 0, q2[k] >= sigma2 - d[k] / 2, q2[k] * (q2[k] - (sigma2 - d[k] / 2)) == 0]
-    _assert_valid(constraints + other, z3.Not(sigma < sigma2))
-    _assert_valid(constraints + other + [sigma == sigma2], z3.And([q[k] == q2[k] for k in range(K)]))
+    assert_implies(constraints + other, z3.Not(sigma < sigma2))
+    assert_implies(constraints + other + [sigma == sigma2], z3.And([q[k] == q2[k] for k in range(K)]))
 
 
 @pytest.mark.claim("entmax-one-hot-threshold")
@@ -152,14 +147,13 @@ def test_one_hot_threshold_numeric_mpmath():
 def test_one_hot_rows_have_zero_jacobian_and_zero_entropy():
     # At p = e_j, s = sqrt(p) = e_j: J = diag(s) - s s^T / sum s = 0, so the term of the
     # L_T gradient through r, J a, is 0 for every a; H_1.5(e_j) = (4/3)(1 - 1) = 0, so
-    # F_T = L_T = sum_k p_k d_k = d_j = min_k d_k = J per point.
+    # F_T = L_T = sum_k p_k d_k = d_j = min_k d_k = J per point (the weighted sum at a
+    # vertex is its entry: a definition, not a step to check).
     for K in range(1, 7):
         for j in range(K):
             s = sp.Matrix([1 if k == j else 0 for k in range(K)])
             jacobian = sp.diag(*s) - s * s.T / sum(s)
             assert jacobian == sp.zeros(K, K)
-            d = sp.Matrix(sp.symbols(f"d0:{K}", nonnegative=True))
-            assert sp.simplify((s.T * d)[0] - d[j]) == 0
             assert sp.Rational(4, 3) * (1 - sum(v ** sp.Rational(3, 2) for v in s)) == 0
     # The soft step with one-hot weights is the Lloyd step: the same weights (the argmax of
     # r is the argmin of d, claim voronoi-order), so the same weighted means.
@@ -172,7 +166,7 @@ def test_softmax_rate_symbolic():
     #     attaining m (z3 below); (b) rho e^{-rho/T} is decreasing for rho >= T:
     rho, T = sp.symbols("rho T", positive=True)
     derivative = sp.diff(rho * sp.exp(-rho / T), rho)
-    assert sp.simplify(derivative - (1 - rho / T) * sp.exp(-rho / T)) == 0
+    assert_identity(derivative - (1 - rho / T) * sp.exp(-rho / T))
     excess = sp.Symbol("excess", nonnegative=True)  # rho = T + excess >= T
     assert sp.simplify(derivative.subs(rho, T + excess)).is_nonpositive
     # so for T <= m: L_T - J = (1/N) sum_i sum_k r_ik rho_ik <= (K-1) m e^{-m/T}, and the
@@ -200,7 +194,7 @@ def test_softmax_rate_over_all_reals_z3(K):
     S = z3.Sum(y)
     hypotheses = [Y > 0, Y <= 1, y[0] == Y] + [z3.And(v > 0, v <= Y) for v in y]
     # Y/2 <= S/(1+S) <= (K-1) Y, cleared of the positive denominator 1 + S.
-    _assert_valid(hypotheses, z3.And(Y * (1 + S) <= 2 * S, S <= (K - 1) * Y * (1 + S)))
+    assert_implies(hypotheses, z3.And(Y * (1 + S) <= 2 * S, S <= (K - 1) * Y * (1 + S)))
 
 
 # --- voronoi-order and entmax-order-converse --------------------------------------------
@@ -213,7 +207,7 @@ def test_order_preservation_symbolic():
     # so p_j > p_k <=> z_j > z_k and p_j = p_k <=> z_j = z_k.
     x = sp.Symbol("x", real=True)
     assert sp.diff(sp.exp(x), x) == sp.exp(x) and sp.exp(x).is_positive
-    assert sp.simplify(sp.exp(a) / sp.exp(b) - sp.exp(a - b)) == 0
+    assert_identity(sp.exp(a) / sp.exp(b) - sp.exp(a - b))
     # Entmax15: p_k = f(z_k) with f(z) = [z/2 - tau]_+^2 and one tau for the whole row.
     # Write z_j/2 - tau = alpha and z_k = z_j - 2 beta (beta >= 0 <=> z_j >= z_k).
     beta = sp.Symbol("beta", positive=True)
@@ -222,7 +216,8 @@ def test_order_preservation_symbolic():
     # otherwise f(z_j) - f(z_k) = alpha^2 > 0.
     alpha_pos, gamma_pos = sp.symbols("alpha gamma", positive=True)
     difference = sp.expand((beta + gamma_pos) ** 2 - gamma_pos**2)  # alpha = beta + gamma
-    assert sp.simplify(difference - beta * (beta + 2 * gamma_pos)) == 0 and difference.is_positive
+    assert_identity(difference - beta * (beta + 2 * gamma_pos), by=sp.expand)
+    assert difference.is_positive
     assert (alpha_pos**2).is_positive
     # Case z_j outside the support (alpha <= 0): then z_k/2 - tau = alpha - beta < 0 too and
     # f(z_j) = f(z_k) = 0: equal, whatever the order. Hence z_j >= z_k => p_j >= p_k, with
@@ -251,13 +246,13 @@ def test_entmax_order_over_all_reals_z3(K):
     d, q, T, _, constraints = _entmax_row_z3(K)
     for j, k in itertools.permutations(range(K), 2):
         # d_j <= d_k => p_j >= p_k (monotone), and p_j >= p_k with p_j > 0 => d_j <= d_k.
-        _assert_valid(constraints, z3.Implies(d[j] <= d[k], q[j] >= q[k]))
-        _assert_valid(constraints, z3.Implies(z3.And(q[j] >= q[k], q[j] > 0), d[j] <= d[k]))
+        assert_implies(constraints, z3.Implies(d[j] <= d[k], q[j] >= q[k]))
+        assert_implies(constraints, z3.Implies(z3.And(q[j] >= q[k], q[j] > 0), d[j] <= d[k]))
     # The argmax sets coincide: p_j is a largest entry iff d_j is a smallest distance.
     for j in range(K):
         largest = z3.And([q[j] >= q[k] for k in range(K)])
         nearest = z3.And([d[j] <= d[k] for k in range(K)])
-        _assert_valid(constraints, largest == nearest)
+        assert_implies(constraints, largest == nearest)
 
 
 @pytest.mark.claim("entmax-order-converse")
@@ -265,11 +260,7 @@ def test_order_converse_fails_off_the_support_z3():
     # "p_j >= p_k => z_j >= z_k" is false for entmax15: z3 finds a row with p_1 = p_2 = 0
     # and d_1 > d_2 (centre 1 farther, yet p_1 >= p_2).
     d, q, T, _, constraints = _entmax_row_z3(3)
-    solver = z3.Solver()
-    solver.add(*constraints)
-    solver.add(q[1] >= q[2], d[1] > d[2])
-    assert solver.check() == z3.sat
-    model = solver.model()
+    model = model_of([*constraints, q[1] >= q[2], d[1] > d[2]])
     assert model.eval(q[1]) == 0 and model.eval(q[2]) == 0
     # The recorded counterexample: z = (0, -3, -4): p = (1, 0, 0), p_3 >= p_2, z_3 < z_2.
     mpmath.mp.dps = 30
@@ -290,7 +281,7 @@ def test_support_characterisation_symbolic():
     d_k, d_l = sp.symbols("d_k d_l", real=True)
     T = sp.Symbol("T", positive=True)
     u_k, u_l = -d_k / (2 * T), -d_l / (2 * T)
-    assert sp.simplify((u_l - u_k) ** 2 - (d_k - d_l) ** 2 / (4 * T**2)) == 0
+    assert_identity((u_l - u_k) ** 2 - (d_k - d_l) ** 2 / (4 * T**2))
     # so k is in the support iff sum_l [d_k - d_l]_+^2 < 4 T^2. The l = argmin term alone
     # gives the inclusion: (d_k - d_min)^2 < 4T^2, i.e. d_k < d_min + 2T (d_k >= d_min).
     # Tightness: with one nearer centre the sum is that one term (equality of the two
@@ -320,9 +311,9 @@ def test_support_over_all_reals_z3(K):
     # Centre 0 stands for every centre (the encoding is symmetric under permutations).
     d, q, T, _, constraints = _entmax_row_z3(K)
     S = z3.Sum([z3.If(d[0] > d[l], (d[0] - d[l]) * (d[0] - d[l]), 0) for l in range(K)])
-    _assert_valid(constraints, (q[0] > 0) == (S < 4 * T * T))
-    in_thickened_cell = z3.And([d[0] - d[l] < 2 * T for l in range(K)])
-    _assert_valid(constraints, z3.Implies(q[0] > 0, in_thickened_cell))
+    assert_implies(constraints, (q[0] > 0) == (S < 4 * T * T))
+    in_thickened_cell = z3.And([d[0] - d[l] < 2 * T for l in range(1, K)])
+    assert_implies(constraints, z3.Implies(q[0] > 0, in_thickened_cell))
 
 
 # --- dead-centres and dead-centre-permanence -------------------------------------------
@@ -330,25 +321,31 @@ def test_support_over_all_reals_z3(K):
 
 @pytest.mark.claim("dead-centres")
 def test_dead_centre_has_zero_gradient_symbolic():
-    # A dead centre k has r_ik = 0, s_ik = 0 for every i. Row k of the entmax Jacobian
-    # J = diag(s) - s s^T / sum s is s_k e_k - s_k s / sum s = 0, so (J a)_k = 0 and
-    # g_ik = r_ik - (J a)_k = 0: grad_{c_k} L_T = (2/N) sum_i g_ik (c_k - x_i) = 0, and
+    # Row k of the entmax Jacobian J = diag(s) - s s^T / sum s is s_k (e_k - s / sum s), and
+    # the weight of the L_T gradient g_ik = r_ik - (J a)_k = s_k (s_k - a_k + s.a / sum s):
+    # both carry the factor s_k = sqrt(r_ik). A dead centre has r_ik = 0 for every i, so
+    # g_ik = 0: grad_{c_k} L_T = (2/N) sum_i g_ik (c_k - x_i) = 0, and
     # grad_{c_k} F_T = (2/N) sum_i r_ik (c_k - x_i) = 0; the mass n_k = sum_i r_ik = 0.
     for K in range(2, 7):
-        s = sp.Matrix([0] + list(sp.symbols(f"s1:{K}", positive=True)))
+        s = sp.Matrix(sp.symbols(f"s0:{K}", positive=True))
         a = sp.Matrix(sp.symbols(f"a0:{K}", real=True))
         jacobian = sp.diag(*s) - s * s.T / sum(s)
-        assert jacobian.row(0) == sp.zeros(1, K)
+        unit = sp.Matrix([[1] + [0] * (K - 1)])
+        assert_identity(jacobian.row(0) - s[0] * (unit - s.T / sum(s)))
         g0 = s[0] ** 2 - (jacobian * a)[0]
-        assert sp.simplify(g0) == 0
-    # Numeric spot check of (J a)_k = 0 at random 50-digit points.
+        assert_identity(g0 - s[0] * (s[0] - a[0] + (s.T * a)[0] / sum(s)))
+    # End to end at 50 digits: a centre dead at C (every regret >= 2T) stays dead nearby, so
+    # the derivatives of L_T and F_T in its coordinates (mpmath.diff, no gradient formula)
+    # vanish; a live centre's do not.
     mpmath.mp.dps = 50
-    rng = random.Random(5)
-    for _ in range(20):
-        s = [mpmath.mpf(0)] + [mpmath.mpf(rng.random()) for _ in range(3)]
-        a = [mpmath.mpf(rng.uniform(0, 9)) for _ in range(4)]
-        Ja0 = s[0] * (a[0] - sum(x * y for x, y in zip(s, a)) / sum(s))
-        assert Ja0 == 0
+    X = [[mpmath.mpf(0)], [mpmath.mpf(1)], [mpmath.mpf(3)]]
+    C = [[mpmath.mpf("0.4")], [mpmath.mpf(3)], [mpmath.mpf(9)]]  # c_2 = 9: regrets >= 36 >= 2T
+    T = mpmath.mpf(1)
+    for value in (_mp_objective, _mp_free_energy):
+        def moved(t, k):
+            return value(X, [[t] if j == k else c for j, c in enumerate(C)], T, "entmax15")
+        assert abs(mpmath.diff(lambda t: moved(t, 2), C[2][0])) < mpmath.mpf("1e-40")
+        assert abs(mpmath.diff(lambda t: moved(t, 0), C[0][0])) > mpmath.mpf("1e-3")
 
 
 @pytest.mark.claim("dead-centre-permanence")
@@ -362,19 +359,20 @@ def test_convex_combination_is_no_farther_than_the_farthest_point():
     S0 = 1
     left = x**2 * S0 - 2 * x * S1 + S2
     right = (x - S1) ** 2 + (S2 - 2 * S1 * S1 + S1**2 * S0)
-    assert sp.expand(left - right) == 0
+    assert_identity(left - right, by=sp.expand)
     # and over all reals with z3 (S0 = 1 as a hypothesis):
     xz, s0, s1, s2 = z3.Reals("x s0 s1 s2")
-    _assert_valid([s0 == 1], xz * xz * s0 - 2 * xz * s1 + s2 == (xz - s1) ** 2 + s2 - 2 * s1 * s1 + s1 * s1 * s0)
-    # The moments identity expands correctly for concrete N (sympy, N = 1..5).
-    for N in range(1, 6):
+    assert_implies([s0 == 1], xz * xz * s0 - 2 * xz * s1 + s2 == (xz - s1) ** 2 + s2 - 2 * s1 * s1 + s1 * s1 * s0)
+    # The moments identity expands correctly for concrete N (sympy, N = 2..5; N = 1 is
+    # the point itself).
+    for N in range(2, 6):
         w = sp.symbols(f"w0:{N}", nonnegative=True)
         xs = sp.symbols(f"x0:{N}", real=True)
         xbar = sum(wj * xj for wj, xj in zip(w, xs))
         direct = sum(wj * (x - xj) ** 2 for wj, xj in zip(w, xs))
         spread = sum(wj * (xj - xbar) ** 2 for wj, xj in zip(w, xs))
         residual = (direct - (x - xbar) ** 2 - spread).subs(w[-1], 1 - sum(w[:-1]))
-        assert sp.expand(residual) == 0
+        assert_identity(residual, by=sp.expand)
     # Spot check at 50 digits.
     mpmath.mp.dps = 50
     rng = random.Random(9)
@@ -399,23 +397,20 @@ def test_softmax_soft_step_limit_symbolic():
     t, a = sp.Symbol("t", positive=True), sp.Symbol("a", positive=True)
     assert sp.limit(t**a, t, 0, "+") == 0
     assert sp.limit(sp.exp(-a / t), t, 0, "+") == 0  # the same in T
-    # so w_i -> 1/mu_i if rho_ik = rho* and -> 0 otherwise. c_k is a continuous function
-    # F of the vanishing powers (its denominator tends to sum_{i in A} 1/mu_i > 0), so the
-    # limit is F at 0. For N = 1..5 points of which the first a >= 1 have the least regret
-    # (any set A, after renumbering): w_i = 1/(mu_i + v_i) for i in A and
-    # v_delta_i / (mu_i + v_i) outside A, with v = t^(positive exponent) -> 0.
-    for N in range(1, 6):
-        xs = sp.symbols(f"x0:{N}", real=True)
-        mus = sp.symbols(f"mu0:{N}", positive=True, integer=True)
-        vs = sp.symbols(f"v0:{N}", nonnegative=True)
-        deltas = sp.symbols(f"vdelta0:{N}", nonnegative=True)
-        for a in range(1, N + 1):
-            w = [1 / (mus[i] + vs[i]) if i < a else deltas[i] / (mus[i] + vs[i]) for i in range(N)]
-            c = sum(wi * xi for wi, xi in zip(w, xs)) / sum(w)
-            at_zero = c.subs({v: 0 for v in vs + deltas})
-            expected = sum(xs[i] / mus[i] for i in range(a)) / sum(1 / mus[i] for i in range(a))
-            assert sp.simplify(at_zero - expected) == 0
-            assert sum(1 / mus[i] for i in range(a)).is_positive  # F is continuous at 0
+    # so w_i -> 1/mu_i if rho_ik = rho* and -> 0 otherwise, and the weighted mean tends to
+    # the mean of A weighted by 1/mu_i. The limit itself, computed by sympy in t for every
+    # pattern of N = 4 points (symbolic coordinates): excess regrets rho_ik - rho* in
+    # {0, 1, 2} (0 marks A, not empty), mu_i in {1, 2}, the other centres' regrets 1.
+    xs = sp.symbols("x0:4", real=True)
+    for excess in itertools.product((0, 1, 2), repeat=4):
+        if 0 not in excess:
+            continue
+        mus = [1 + (i + sum(excess)) % 2 for i in range(4)]
+        w = [t**e / (mu + t) for e, mu in zip(excess, mus)]
+        c = sum(wi * xi for wi, xi in zip(w, xs)) / sum(w)
+        A = [i for i, e in enumerate(excess) if e == 0]
+        expected = sum(xs[i] / mus[i] for i in A) / sum(sp.Rational(1, mus[i]) for i in A)
+        assert_identity(sp.Limit(c, t, 0, "+") - expected)
     # Numeric spot check at 60 digits: at T = 0.02 with excess regret 1 and margins 1 the
     # step is within e^{-1/T} ~ 2e-22 (times the data scale) of the limit.
     mpmath.mp.dps = 60

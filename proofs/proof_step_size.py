@@ -4,13 +4,15 @@ lands exactly on the soft step, c_k - N/(2 n_k) grad_{c_k} F_T = sum_i r_ik x_i 
 Per coordinate, with n = sum_i r_i and S = sum_i r_i x_i, the envelope-theorem gradient
 is (2/N) sum_i r_i (c - x_i) = (2/N)(c n - S) (linearity of the sum, checked for
 N = 1..6), and the identity is algebra in c, n, S; it is proved for all reals with
-n != 0 by sympy and, as the polynomial identity n * step = S, by z3.
+n != 0 by sympy and by z3.
 """
 
 import mpmath
 import pytest
 import sympy as sp
 import z3
+
+from kmeans_rbf.proving import assert_identity, assert_implies
 
 
 def _gradient_and_step(N, c, r, x):
@@ -27,7 +29,7 @@ def test_gradient_is_linear_in_the_sums():
         x = sp.symbols(f"x0:{N}", real=True)
         gradient, _ = _gradient_and_step(N, c, r, x)
         n, S = sum(r), sum(ri * xi for ri, xi in zip(r, x))
-        assert sp.expand(gradient - sp.Rational(2, N) * (c * n - S)) == 0
+        assert_identity(gradient - sp.Rational(2, N) * (c * n - S), by=sp.expand)
 
 
 @pytest.mark.claim("step-size")
@@ -37,7 +39,7 @@ def test_step_size_identity():
     n = sp.Symbol("n", positive=True)
     gradient = 2 / N * (c * n - S)
     step = c - N / (2 * n) * gradient
-    assert sp.simplify(step - S / n) == 0
+    assert_identity(step - S / n)
     # The same identity at random points, in 50-digit arithmetic, for concrete r and x.
     mpmath.mp.dps = 50
     rng = mpmath.rand
@@ -54,12 +56,8 @@ def test_step_size_identity():
 
 @pytest.mark.claim("step-size")
 def test_step_size_identity_over_all_reals_z3():
-    # For all reals c, S, N != 0 and n != 0: n * (c - N/(2n) * (2/N)(c n - S)) = S.
-    # Cleared of denominators: n*c*N - (c n - S) * N = S * N, which z3 proves by showing
-    # that its negation has no real solution.
+    # For all reals c, S and N != 0, n != 0: c - N/(2n) * (2/N)(c n - S) = S/n. Both
+    # hypotheses are needed: at N = 0 or n = 0 the divisions are undefined.
     c, S, N, n = z3.Reals("c S N n")
-    gradient_times_N = 2 * (c * n - S)  # N * gradient
-    step_times_2nN = 2 * n * N * c - N * gradient_times_N  # 2 n N * step
-    solver = z3.Solver()
-    solver.add(N != 0, n != 0, step_times_2nN != 2 * N * S)
-    assert solver.check() == z3.unsat
+    gradient = 2 / N * (c * n - S)
+    assert_implies([N != 0, n != 0], c - N / (2 * n) * gradient == S / n)

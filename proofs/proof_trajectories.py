@@ -6,17 +6,19 @@ smallest squared distances, m = the smallest margin along Lloyd's trajectory.
 
 * trajectories-entmax: a row with gap >= 2T is one-hot (entmax threshold tau = -1, by z3 for
   K = 2..4 and by the sort-based algorithm in exact arithmetic for every K); one-hot weights
-  give the Lloyd means; induction over the steps.
+  give the Lloyd means (a definition); induction over the steps.
 * trajectories-softmax: the perturbation of a weighted mean (identity), the softmax weight
   bounds, the change of a squared distance when a centre moves (z3), and the fact that the
   error of the n-step recursion is e^(-m/T) (1 + o(1)) uniformly in n.
 * gradient-trajectories: the gradient step on L_T is the soft step plus the term through r
   (identity); entmax's Jacobian vanishes on one-hot rows; the size of the term through r.
 * ties-break-trajectories, tied-fixed-point-unstable: D = 1, X = {0, 1, 2} in exact
-  rationals; the tie dynamics reduce to w -> g(w) / T with g'(0) = 8 sqrt(2)/27.
-* monotone-collapse: an exact certificate (rational Lloyd fixed points, 30-digit soft fixed
-  points) of the counterexample recorded in tests/claims/test_annealing.py.
-* anneal-coincident-centres: equal centres get equal responsibilities (both maps).
+  rationals; the tie dynamics reduce to w -> g(w) / T with g'(0) = 8 sqrt(2)/27 (entmax);
+  softmax's exact threshold (outer weights included) is certified by interval arithmetic.
+* monotone-collapse: the counterexample recorded in tests/claims/test_annealing.py, with the
+  Lloyd fixed points exact and the soft fixed points of both maps computed at 30 digits.
+* anneal-coincident-centres: no proof here (the exact statement is a Coq theorem; its
+  symbolic check compared two copies of one expression and was removed).
 """
 
 import itertools
@@ -28,6 +30,7 @@ import z3
 
 from kmeans_rbf.multiprecision import entmax15 as _mp_entmax15
 from kmeans_rbf.multiprecision import softmax as _mp_softmax
+from kmeans_rbf.proving import assert_identity, assert_implies
 
 # --- helpers in exact and in 50-digit arithmetic -----------------------------------------
 
@@ -66,9 +69,9 @@ def test_entmax_threshold_of_a_one_hot_row_is_minus_one_for_every_k():
     mean = -(k - 1) / k
     mean_of_squares = (k - 1) / k
     delta = sp.simplify((1 - k * (mean_of_squares - mean**2)) / k)
-    assert sp.simplify(delta - 1 / k**2) == 0
+    assert delta == 1 / k**2
     tau = mean - sp.sqrt(delta)
-    assert sp.simplify(tau + 1) == 0
+    assert_identity(tau + 1)
     # The same with the algorithm's own cumulative sums, for K = 2..16, in exact rationals.
     for K in range(2, 17):
         taus = _entmax15_sorted_thresholds([sp.Integer(0)] + [sp.Integer(-1)] * (K - 1))
@@ -94,26 +97,8 @@ def test_entmax_row_with_gap_two_is_one_hot_over_all_reals_z3():
         def positive_part(a):
             return z3.If(a > 0, a, 0)
 
-        solver = z3.Solver()
-        solver.add(*[v <= -1 for v in u[1:]])
-        solver.add(sum(positive_part(v - tau) ** 2 for v in u) == 1, tau != -1)
-        assert solver.check() == z3.unsat
-
-
-@pytest.mark.claim("trajectories-entmax")
-def test_one_hot_weights_give_the_lloyd_means():
-    # Induction step: if the weights of centre k are the indicator of its Voronoi cell, the
-    # weighted mean sum_i w_i x_i / sum_i w_i is the cell mean. Symbolically for every
-    # membership pattern of N = 1..5 points (a non-empty cell), and both steps keep an empty
-    # centre in place, so one step of each lands on the same centres.
-    for N in range(1, 6):
-        x = sp.symbols(f"x0:{N}", real=True)
-        for members in itertools.product((0, 1), repeat=N):
-            if not any(members):
-                continue
-            weighted = sum(w * xi for w, xi in zip(members, x)) / sum(members)
-            cell = [xi for w, xi in zip(members, x) if w]
-            assert sp.cancel(weighted - sum(cell) / len(cell)) == 0
+        threshold = sum(positive_part(v - tau) ** 2 for v in u) == 1
+        assert_implies([*[v <= -1 for v in u[1:]], threshold], tau == -1)
 
 
 # --- trajectories-softmax ----------------------------------------------------------------
@@ -123,8 +108,9 @@ def test_one_hot_weights_give_the_lloyd_means():
 def test_perturbation_of_a_weighted_mean_identity():
     # Centre k, cell S (n = |S| >= 1), cell mean mu, weights r_i. Since sum_{i in S}(x_i - mu) = 0:
     #   (sum_i r_i) (c_soft - mu) = sum_{i in S} (r_i - 1)(x_i - mu) + sum_{i not in S} r_i (x_i - mu).
-    # Every membership pattern of N = 1..4 points (coordinates are independent, so 1-D suffices).
-    for N in range(1, 5):
+    # Every membership pattern of N = 2..4 points (coordinates are independent, so 1-D
+    # suffices; N = 1 is the point itself).
+    for N in range(2, 5):
         x = sp.symbols(f"x0:{N}", real=True)
         r = sp.symbols(f"r0:{N}", positive=True)
         for members in itertools.product((0, 1), repeat=N):
@@ -133,7 +119,7 @@ def test_perturbation_of_a_weighted_mean_identity():
             mu = sum(xi for w, xi in zip(members, x) if w) / sum(members)
             soft = sum(ri * xi for ri, xi in zip(r, x)) / sum(r)
             right = sum((ri - 1) * (xi - mu) if w else ri * (xi - mu) for w, ri, xi in zip(members, r, x))
-            assert sp.cancel(sum(r) * (soft - mu) - right) == 0
+            assert_identity(sum(r) * (soft - mu) - right, by=sp.cancel)
     # 50-digit spot check, N = 4, S = {0, 1}.
     mpmath.mp.dps = 50
     x = [4 * mpmath.rand() - 2 for _ in range(4)]
@@ -145,44 +131,19 @@ def test_perturbation_of_a_weighted_mean_identity():
 
 
 @pytest.mark.claim("trajectories-softmax")
-def test_perturbation_identity_over_all_reals_z3():
-    # Any N, in terms of the sums (per coordinate): over the cell S, A = sum r_i x_i,
-    # B = sum r_i, X_S = sum x_i = n mu; outside, P = sum r_i x_i, Q = sum r_i. Cleared of
-    # the denominator B + Q:  (A + P) - (B + Q) mu  =  (A - B mu) - (X_S - n mu) + (P - Q mu),
-    # which is the identity above summed term by term. z3: the negation has no real solution.
-    A, B, P, Q, XS, n, mu = z3.Reals("A B P Q XS n mu")
-    solver = z3.Solver()
-    solver.add(XS == n * mu, (A + P) - (B + Q) * mu != (A - B * mu) - (XS - n * mu) + (P - Q * mu))
-    assert solver.check() == z3.unsat
-    # And concretely for N = 3, S = {0, 1} (2 mu = x0 + x1):
-    x0, x1, x2, r0, r1, r2 = z3.Reals("x0 x1 x2 r0 r1 r2")
-    solver = z3.Solver()
-    solver.add(2 * mu == x0 + x1)
-    left = r0 * x0 + r1 * x1 + r2 * x2 - (r0 + r1 + r2) * mu
-    right = (r0 - 1) * (x0 - mu) + (r1 - 1) * (x1 - mu) + r2 * (x2 - mu)
-    solver.add(left != right)
-    assert solver.check() == z3.unsat
-
-
-@pytest.mark.claim("trajectories-softmax")
 def test_softmax_weight_bounds_z3():
     # K = 3, point i nearest to k; E_l = exp(-regret_il / T) <= eps for l != k. Then
     # r_ik = 1/(1 + E_1 + E_2) and r_il = E_l / (1 + E_1 + E_2):
     #   1 - r_ik <= E_1 + E_2 <= (K - 1) eps,   r_il <= E_l <= eps,   sum_{i in S} r_ik >= n (1 - (K-1) eps).
     E1, E2, eps = z3.Reals("E1 E2 eps")
     Z = 1 + E1 + E2
-    solver = z3.Solver()
-    solver.add(E1 >= 0, E2 >= 0, E1 <= eps, E2 <= eps)
-    # cleared of the positive denominator Z
-    solver.add(z3.Or(Z - 1 > (E1 + E2) * Z, E1 > E1 * Z, 1 < (1 - 2 * eps) * Z))
-    assert solver.check() == z3.unsat
+    weights = [E1 >= 0, E2 >= 0, E1 <= eps, E2 <= eps]
+    assert_implies(weights, z3.And(1 - 1 / Z <= E1 + E2, E1 / Z <= E1, 1 / Z >= 1 - 2 * eps))
     # Any K: with s = sum_{l != k} E_l (0 <= s <= (K-1) eps) and one E_l <= s,
     # 1 - 1/(1+s) <= s, E_l/(1+s) <= E_l and 1/(1+s) >= 1 - s.
     s_, E, bound = z3.Reals("s E bound")
-    solver = z3.Solver()
-    solver.add(s_ >= 0, E >= 0, E <= s_, s_ <= bound)
-    solver.add(z3.Or(s_ > s_ * (1 + s_), E > E * (1 + s_), 1 < (1 - bound) * (1 + s_)))
-    assert solver.check() == z3.unsat
+    assert_implies([s_ >= 0, E >= 0, E <= s_, s_ <= bound],
+                   z3.And(1 - 1 / (1 + s_) <= s_, E / (1 + s_) <= E, 1 / (1 + s_) >= 1 - bound))
 
 
 @pytest.mark.claim("trajectories-softmax")
@@ -193,20 +154,16 @@ def test_squared_distance_moves_by_at_most_e_times_2rho_plus_e():
     c = sp.Matrix(sp.symbols("c0:3", real=True))
     x, s = b + c, c - a
     residual = (x - s).dot(x - s) - (x - c).dot(x - c) - (2 * a.dot(b) + a.dot(a))
-    assert sp.expand(residual) == 0
+    assert_identity(residual, by=sp.expand)
     # Step 2 (z3, all reals, D = 2): |2 a.b + e^2| <= e (2 rho + e) with e = |a|, rho = |b|.
     a1, a2, b1, b2, e, rho = z3.Reals("a1 a2 b1 b2 e rho")
-    solver = z3.Solver()
-    solver.add(e >= 0, rho >= 0, e * e == a1 * a1 + a2 * a2, rho * rho == b1 * b1 + b2 * b2)
     change = 2 * (a1 * b1 + a2 * b2) + e * e
-    solver.add(z3.Or(change > e * (2 * rho + e), -change > e * (2 * rho + e)))
-    assert solver.check() == z3.unsat
+    lengths = [e >= 0, rho >= 0, e * e == a1 * a1 + a2 * a2, rho * rho == b1 * b1 + b2 * b2]
+    assert_implies(lengths, z3.And(change <= e * (2 * rho + e), -change <= e * (2 * rho + e)))
     # Any D: given Cauchy-Schwarz (a.b)^2 <= |a|^2 |b|^2, with alpha = a.b.
     alpha = z3.Real("alpha")
-    solver = z3.Solver()
-    solver.add(e >= 0, rho >= 0, alpha * alpha <= e * e * rho * rho)
-    solver.add(z3.Or(2 * alpha + e * e > e * (2 * rho + e), -(2 * alpha + e * e) > e * (2 * rho + e)))
-    assert solver.check() == z3.unsat
+    assert_implies([e >= 0, rho >= 0, alpha * alpha <= e * e * rho * rho],
+                   z3.And(2 * alpha + e * e <= e * (2 * rho + e), -(2 * alpha + e * e) <= e * (2 * rho + e)))
     # Numeric spot check, D = 3, 50 digits.
     mpmath.mp.dps = 50
     for _ in range(5):
@@ -257,14 +214,13 @@ def test_gradient_step_on_the_objective_is_the_soft_step_plus_the_term_through_r
         gradient = sp.Rational(2, N) * sum((ri - di) * (c - xi) for ri, di, xi in zip(r, delta, x))
         step = c - N / (2 * n) * gradient
         expected = S / n + sum(di * (c - xi) for di, xi in zip(delta, x)) / n
-        assert sp.cancel(step - expected) == 0
-    # z3, N = 2, cleared of n: n * step = S + sum delta_i (c - x_i).
+        assert_identity(step - expected, by=sp.cancel)
+    # z3, N = 2 (the step divides by n = r_0 + r_1 != 0).
     c, x0, x1, r0, r1, d0, d1 = z3.Reals("c x0 x1 r0 r1 d0 d1")
     n = r0 + r1
-    n_times_step = n * c - ((r0 - d0) * (c - x0) + (r1 - d1) * (c - x1))
-    solver = z3.Solver()
-    solver.add(n != 0, n_times_step != r0 * x0 + r1 * x1 + d0 * (c - x0) + d1 * (c - x1))
-    assert solver.check() == z3.unsat
+    gradient = z3.Q(2, 2) * ((r0 - d0) * (c - x0) + (r1 - d1) * (c - x1))
+    step = c - 2 / (2 * n) * gradient
+    assert_implies([n != 0], step == (r0 * x0 + r1 * x1 + d0 * (c - x0) + d1 * (c - x1)) / n)
     # 50-digit spot check, N = 3.
     mpmath.mp.dps = 50
     xs = [mpmath.rand() for _ in range(3)]
@@ -293,24 +249,17 @@ def test_softmax_term_through_r_is_of_order_margin_over_t_times_e_to_minus_margi
     # Softmax, a = regret / T (J 1 = 0, so regrets may replace d): delta_l = r_l (a_l - r.a).
     # Step 1: x e^{-x} decreases for x >= 1, so E_l a_l <= (g/T) e^{-g/T} =: eta for regrets >= g >= T.
     xs = sp.Symbol("x", positive=True)
-    assert sp.simplify(sp.diff(xs * sp.exp(-xs), xs) - (1 - xs) * sp.exp(-xs)) == 0
+    assert_identity(sp.diff(xs * sp.exp(-xs), xs) - (1 - xs) * sp.exp(-xs))
     # Step 2 (z3, K = 3, nearest k = 0, a_0 = 0): with 0 <= E_l <= eps <= 1/2, E_l a_l <= eta,
     # a_l >= 0: |delta_0| <= 2 eta and |delta_l| <= eta for l = 1, 2 (cleared of Z = 1 + E1 + E2).
     E1, E2, a1, a2, eps, eta = z3.Reals("E1 E2 a1 a2 eps eta")
     Z = 1 + E1 + E2
     ra_Z = E1 * a1 + E2 * a2  # Z * (r . a)
-    solver = z3.Solver()
-    solver.add(E1 >= 0, E2 >= 0, E1 <= eps, E2 <= eps, eps <= z3.Q(1, 2))
-    solver.add(a1 >= 0, a2 >= 0, E1 * a1 <= eta, E2 * a2 <= eta)
+    hypotheses = [E1 >= 0, E2 >= 0, E1 <= eps, E2 <= eps, eps <= z3.Q(1, 2)]
+    hypotheses += [a1 >= 0, a2 >= 0, E1 * a1 <= eta, E2 * a2 <= eta]
     # |delta_0| Z^2 = ra_Z * 1 ; |delta_1| Z^2 = E1 |a1 Z - ra_Z|
-    solver.add(
-        z3.Or(
-            ra_Z > 2 * eta * Z * Z,
-            E1 * (a1 * Z - ra_Z) > eta * Z * Z,
-            E1 * (ra_Z - a1 * Z) > eta * Z * Z,
-        )
-    )
-    assert solver.check() == z3.unsat
+    assert_implies(hypotheses, z3.And(ra_Z <= 2 * eta * Z * Z, E1 * (a1 * Z - ra_Z) <= eta * Z * Z,
+                                      E1 * (ra_Z - a1 * Z) <= eta * Z * Z))
 
 
 # --- ties-break-trajectories -------------------------------------------------------------
@@ -340,8 +289,8 @@ def test_tie_case_in_exact_rationals():
     eps = sp.exp(-4 / T)
     weights = [(1 / (1 + eps), eps / (1 + eps)), (half, half), (eps / (1 + eps), 1 / (1 + eps))]
     c0, c1 = _step_from_weights(weights)
-    assert sp.simplify(c0 - (third + sp.Rational(4, 3) * eps / (1 + eps))) == 0
-    assert sp.simplify(c0 + c1 - 2) == 0  # mirror symmetry x -> 2 - x
+    assert_identity(c0 - (third + sp.Rational(4, 3) * eps / (1 + eps)))
+    assert_identity(c0 + c1 - 2)  # mirror symmetry x -> 2 - x
     assert sp.limit(c0, T, 0, "+") == third and sp.limit(c1, T, 0, "+") == 5 * third
     # The tied state (1/3, 5/3) is an exact fixed point of the entmax step for T <= 4/3:
     # outer gaps (5/3)^2 - (1/3)^2 = 8/3 >= 2T, and x = 1 is again equidistant (2/3).
@@ -364,16 +313,11 @@ def test_tie_case_in_exact_rationals():
 def test_tie_step_polynomial_form_over_all_reals_z3():
     # Outer rows one-hot, tied row (p, 1 - p), 0 < p < 1:
     # c_0' = p / (1 + p) and c_1' = (3 - p) / (2 - p): at p = 1/2, (1/3, 5/3); Lloyd is p = 1.
+    # (1 - c_0' = 1/(1+p) and c_1' - 1 = 1/(2-p), used by the linearisation below, are the
+    # same two equations rearranged: no step.)
     p, c0, c1 = z3.Reals("p c0 c1")
-    solver = z3.Solver()
-    solver.add(p > 0, p < 1, c0 * (1 + p) == p, c1 * (2 - p) == (1 - p) + 2)
-    solver.push()
-    solver.add(p == z3.Q(1, 2), z3.Or(3 * c0 != 1, 3 * c1 != 5))
-    assert solver.check() == z3.unsat
-    solver.pop()
-    # 1 - c_0' = 1/(1+p) and c_1' - 1 = 1/(2-p), used by the linearisation below.
-    solver.add(z3.Or((1 - c0) * (1 + p) != 1, (c1 - 1) * (2 - p) != 1))
-    assert solver.check() == z3.unsat
+    step = [p > 0, p < 1, c0 * (1 + p) == p, c1 * (2 - p) == (1 - p) + 2]
+    assert_implies([*step, p == z3.Q(1, 2)], z3.And(3 * c0 == 1, 3 * c1 == 5))
 
 
 # --- tied-fixed-point-unstable -----------------------------------------------------------
@@ -405,11 +349,12 @@ def test_tie_dynamics_reduce_to_w_to_g_of_w_over_t():
     c0, c1 = p / (1 + p), (3 - p) / (2 - p)
     w_next = ((1 - c1) ** 2 - (1 - c0) ** 2) / (2 * T)
     _, _, _, g = _tie_map()
-    assert sp.simplify(w_next - g(p) / T) == 0
-    # Step 2: entmax's two-entry solution satisfies its defining equations for |w| < 1.
+    assert_identity(w_next - g(p) / T)
+    # Step 2: entmax's two-entry solution satisfies its defining equations for |w| < 1
+    # (s_0 - s_1 = w holds as written; s_0^2 + s_1^2 = 1 is the check).
     w = sp.Symbol("w", real=True)
     s0, s1 = (w + sp.sqrt(2 - w**2)) / 2, (-w + sp.sqrt(2 - w**2)) / 2
-    assert sp.simplify(s0 - s1 - w) == 0 and sp.simplify(s0**2 + s1**2 - 1) == 0
+    assert_identity(s0**2 + s1**2 - 1)
     # Step 3: 50-digit check against the actual sort-free entmax and a full soft step of
     # X = {0, 1, 2} from (1/3 + h, 5/3): w' from the step equals g(w)/T.
     _, g_entmax, _, _ = _tie_map()
@@ -431,15 +376,15 @@ def test_growth_factor_at_the_tie():
     # and g(+-1) = +-3/8: once |w| >= 1 the tied point is one-hot and the state is Lloyd's
     # (1/2, 2) (w > 0) or its mirror (0, 3/2) (w < 0), with w = +-3/(8T) afterwards.
     w, g_entmax, g_softmax, _ = _tie_map()
-    assert sp.simplify(g_entmax.subs(w, 0)) == 0
-    assert sp.simplify(g_entmax.subs(w, -w) + g_entmax) == 0
-    assert sp.simplify(sp.diff(g_entmax, w).subs(w, 0) - 8 * sp.sqrt(2) / 27) == 0
-    assert sp.simplify(sp.diff(g_softmax, w).subs(w, 0) - sp.Rational(8, 27)) == 0
+    assert_identity(sp.Subs(g_entmax, w, 0))
+    assert_identity(sp.Subs(g_entmax, w, -w) + g_entmax)
+    assert_identity(sp.Subs(sp.Derivative(g_entmax, w), w, 0) - 8 * sp.sqrt(2) / 27)
+    assert_identity(sp.Subs(sp.Derivative(g_softmax, w), w, 0) - sp.Rational(8, 27))
     series = sp.series(g_entmax, w, 0, 4).removeO()
-    assert sp.simplify(series - 8 * sp.sqrt(2) / 27 * w * (1 + sp.Rational(7, 36) * w**2)) == 0
+    assert_identity(series - 8 * sp.sqrt(2) / 27 * w * (1 + sp.Rational(7, 36) * w**2))
     series = sp.series(g_softmax, w, 0, 4).removeO()
-    assert sp.simplify(series - sp.Rational(8, 27) * w * (1 - w**2 / 9)) == 0
-    assert sp.simplify(g_entmax.subs(w, 1) - sp.Rational(3, 8)) == 0
+    assert_identity(series - sp.Rational(8, 27) * w * (1 - w**2 / 9))
+    assert_identity(sp.Subs(g_entmax, w, 1) - sp.Rational(3, 8))
     # The full 2x2 Jacobian of the entmax step at (1/3, 5/3): (4 sqrt 2 / (27 T)) [[1, 1], [1, 1]],
     # eigenvalues 0 (moves that keep the tie) and 8 sqrt(2) / (27 T) along (1, 1).
     T = sp.Symbol("T", positive=True)
@@ -450,7 +395,7 @@ def test_growth_factor_at_the_tie():
     step = sp.Matrix([p / (1 + p), (3 - p) / (2 - p)])
     jacobian = step.jacobian([a, b]).subs({a: sp.Rational(1, 3), b: sp.Rational(5, 3)})
     expected = 4 * sp.sqrt(2) / (27 * T) * sp.ones(2, 2)
-    assert sp.simplify(jacobian - expected) == sp.zeros(2, 2)
+    assert jacobian == expected
     # Unstable iff 8 sqrt(2) / (27 T) > 1, i.e. T < 8 sqrt(2)/27 = 0.419...
     # 50-digit spot check of the exact softmax step (outer weights included) at T = 0.1:
     # its symmetric fixed point and growth factor along (1, 1) equal 8/(27T) up to
@@ -475,18 +420,106 @@ def test_entmax_growth_factor_over_all_reals_z3():
     # ds_0 - ds_1 = dw, s_0 ds_0 + s_1 ds_1 = 0  =>  dp = 2 s_0 ds_0 satisfies dp^2 = dw^2 / 2;
     # with dg/dp = 16/27 at p = 1/2 the growth factor lam = g'(0) obeys lam^2 = 128/729.
     s0, s1, ds0, ds1, dw, lam = z3.Reals("s0 s1 ds0 ds1 dw lam")
-    solver = z3.Solver()
-    solver.add(s0 == s1, s0 > 0, s0 * s0 + s1 * s1 == 1, ds0 - ds1 == dw, s0 * ds0 + s1 * ds1 == 0)
-    solver.add((2 * s0 * ds0) ** 2 != dw * dw / 2)
-    assert solver.check() == z3.unsat
+    assert_implies([s0 == s1, s0 > 0, s0 * s0 + s1 * s1 == 1, ds0 - ds1 == dw, s0 * ds0 + s1 * ds1 == 0],
+                   (2 * s0 * ds0) ** 2 == dw * dw / 2)
     p = z3.Real("p")
-    solver = z3.Solver()
     # d/dp of (1/(2-p)^2 - 1/(1+p)^2)/2 = 1/(2-p)^3 + 1/(1+p)^3, at p = 1/2: 16/27.
-    solver.add(p == z3.Q(1, 2), 1 / ((2 - p) ** 3) + 1 / ((1 + p) ** 3) != z3.Q(16, 27))
-    assert solver.check() == z3.unsat
-    solver = z3.Solver()
-    solver.add(lam > 0, lam == z3.Q(16, 27) * s0, s0 * s0 == z3.Q(1, 2), lam * lam != z3.Q(128, 729))
-    assert solver.check() == z3.unsat
+    assert_implies([p == z3.Q(1, 2)], 1 / ((2 - p) ** 3) + 1 / ((1 + p) ** 3) == z3.Q(16, 27))
+    assert_implies([lam > 0, lam == z3.Q(16, 27) * s0, s0 * s0 == z3.Q(1, 2)], lam * lam == z3.Q(128, 729))
+
+
+# The exact softmax threshold of the tied fixed point: T* = 0.2964433601 (certified),
+# not 8/27 = 0.2962963 (the threshold with the outer weights e^(-8/(3T)) neglected).
+SOFTMAX_TIE_THRESHOLD = (mpmath.mpf("0.29644336013010"), mpmath.mpf("0.29644336013144"))
+
+
+@pytest.mark.claim("tied-fixed-point-unstable")
+def test_softmax_threshold_of_the_tied_fixed_point():
+    # The exact softmax step of X = {0, 1, 2} (outer weights included) on the symmetric
+    # line c = (a, 2 - a), with alpha = 4 (1 - a)/T, s = 1/(1 + e^(-alpha)):
+    # Step 1: its derivative along (1, 1) (the direction that breaks the tie) is
+    #   lambda(a) = (4/9) alpha (1/4 + 2 s (1 - s)) (2 s - 1), and its first coordinate is
+    #   1/3 + (4/3)(1 - s) (the symmetric direction's coordinates follow by mirroring).
+    a, h = sp.symbols("a h", real=True)
+    T = sp.Symbol("T", positive=True)
+
+    def first_centre(c0, c1):
+        weights = [1 / (1 + sp.exp(-((x - c1) ** 2 - (x - c0) ** 2) / T)) for x in _X_TIE]  # on c_0
+        return sum(w * x for w, x in zip(weights, _X_TIE)) / sum(weights)
+
+    alpha = 4 * (1 - a) / T
+    s = 1 / (1 + sp.exp(-alpha))
+    growth = sp.Rational(4, 9) * alpha * (sp.Rational(1, 4) + 2 * s * (1 - s)) * (2 * s - 1)
+    assert_identity(sp.Subs(sp.Derivative(first_centre(a + h, 2 - a + h), h), h, 0) - growth)
+    assert_identity(first_centre(a, 2 - a) - (sp.Rational(1, 3) + sp.Rational(4, 3) * (1 - s)))
+    # Step 2: with y = 2 s - 1 = tanh(alpha/2), lambda = alpha y (3 - 2 y^2)/9; at a fixed
+    # point a = 1/3 + (4/3)(1 - s), i.e. 1 - a = 2y/3, so alpha = 8y/(3T), y solves
+    # y = tanh(4y/(3T)) (one root y_T in (0, 1) for every T < 4/3: tanh(kx) = x, k > 1), and
+    # lambda = 8 y^2 (3 - 2 y^2)/(27 T). Eliminating T = 4y/(3 artanh y):
+    #   lambda(y) = (2/9) y (3 - 2 y^2) artanh(y).
+    y, alpha_ = sp.symbols("y alpha", positive=True)
+    assert_identity(2 / (1 + sp.exp(-alpha_)) - 1 - sp.tanh(alpha_ / 2), by=lambda e: sp.simplify(e.rewrite(sp.exp)))
+    s_of_y = (1 + y) / 2
+    in_y = sp.Rational(4, 9) * alpha_ * (sp.Rational(1, 4) + 2 * s_of_y * (1 - s_of_y)) * (2 * s_of_y - 1)
+    assert_identity(in_y - alpha_ * y * (3 - 2 * y**2) / 9, by=sp.expand)
+    (a_fixed,) = sp.solve(sp.Eq(a, sp.Rational(1, 3) + sp.Rational(4, 3) * (1 - s_of_y)), a)
+    assert 4 * (1 - a_fixed) / T == 8 * y / (3 * T)
+    lam = sp.Rational(2, 9) * y * (3 - 2 * y**2) * sp.atanh(y)
+    T_of_y = 4 * y / (3 * sp.atanh(y))
+    assert_identity(sp.Subs(8 * y * y * (3 - 2 * y**2) / (27 * T), T, T_of_y) - lam)
+    # Step 3: lambda increases with y on (0, 1) and T decreases, so lambda(T) decreases and
+    # crosses 1 once: unstable iff T < T*. lambda'(y) = (2/9) f(y) with
+    #   f(y) (1 - y^2) = (3 - 6 y^2) g + y (3 - 2 y^2),   g = (1 - y^2) artanh(y),
+    # and 0 < g <= y - 2y^3/3 (g's series is y - sum_k>=1 2 y^(2k+1)/((2k+1)(2k-1))), which
+    # makes f > 0 on (0, 1): z3 below.
+    g = (1 - y**2) * sp.atanh(y)
+    f = (3 - 6 * y**2) * sp.atanh(y) + y * (3 - 2 * y**2) / (1 - y**2)
+    assert_identity(sp.Derivative(lam, y) - sp.Rational(2, 9) * f)
+    k = sp.Symbol("k", positive=True, integer=True)
+    assert_identity(1 / (2 * k + 1) - 1 / (2 * k - 1) + 2 / ((2 * k + 1) * (2 * k - 1)))
+    series = sum(-2 * y ** (2 * j + 1) / ((2 * j + 1) * (2 * j - 1)) for j in range(1, 6))
+    assert sp.expand(sp.series(g, y, 0, 12).removeO()) == sp.expand(y + series)
+    zy, zg = z3.Reals("y g")
+    assert_implies([zy > 0, zy < 1, zg > 0, zg <= zy - 2 * zy**3 / 3], (3 - 6 * zy**2) * zg + zy * (3 - 2 * zy**2) > 0)
+    # artanh(y)/y = sum_k y^(2k)/(2k+1) has positive coefficients: T(y) = 4y/(3 artanh y)
+    # decreases from 4/3 (y -> 0) to 0 (y -> 1).
+    ratio_series = sp.series(sp.atanh(y) / y, y, 0, 12).removeO()
+    assert all(ratio_series.coeff(y, 2 * j) == sp.Rational(1, 2 * j + 1) for j in range(6))
+    assert sp.limit(T_of_y, y, 0, "+") == sp.Rational(4, 3) and sp.limit(T_of_y, y, 1, "-") == 0
+    # Step 4, certified digits: interval arithmetic gives lambda < 1 at y_lo and > 1 at y_hi,
+    # so y* is between them, and T* = T(y*) in the interval image of [y_lo, y_hi].
+    iv = mpmath.iv
+    iv.dps = 30
+
+    def growth_at(v):
+        return iv.mpf(2) / 9 * v * (3 - 2 * v**2) * iv.log((1 + v) / (1 - v)) / 2
+
+    y_lo, y_hi = iv.mpf("0.99975155207237"), iv.mpf("0.99975155207238")
+    assert growth_at(y_lo).b < 1 < growth_at(y_hi).a
+    T_hi = 4 * y_lo / (3 * iv.log((1 + y_lo) / (1 - y_lo)) / 2)
+    T_lo = 4 * y_hi / (3 * iv.log((1 + y_hi) / (1 - y_hi)) / 2)
+    assert SOFTMAX_TIE_THRESHOLD[0] <= T_lo.a and T_hi.b <= SOFTMAX_TIE_THRESHOLD[1]
+    assert SOFTMAX_TIE_THRESHOLD[0] > mpmath.mpf(8) / 27 + mpmath.mpf("1e-4")
+    # Step 5, independently of the closed forms: the 50-digit softmax step itself. Its
+    # symmetric fixed point, iterated, and its growth along (1, 1) by differences: > 1 just
+    # below T*, < 1 just above, and > 1 between 8/27 and T* (where the neglected outer
+    # weights were said to make it stable).
+    mpmath.mp.dps = 50
+    x = [mpmath.mpf(v) for v in _X_TIE]
+    for temperature, unstable in (
+        (SOFTMAX_TIE_THRESHOLD[0] * (1 - mpmath.mpf("1e-6")), True),
+        (SOFTMAX_TIE_THRESHOLD[1] * (1 + mpmath.mpf("1e-6")), False),
+        ((mpmath.mpf(8) / 27 + SOFTMAX_TIE_THRESHOLD[0]) / 2, True),
+    ):
+        c = [mpmath.mpf(1) / 3, mpmath.mpf(5) / 3]
+        for _ in range(40):
+            c = _mp_soft_step(x, c, temperature, "softmax")
+            c = [(c[0] + 2 - c[1]) / 2, (c[1] + 2 - c[0]) / 2]
+        step = mpmath.mpf("1e-20")
+        up = _mp_soft_step(x, [c[0] + step, c[1] + step], temperature, "softmax")
+        down = _mp_soft_step(x, [c[0] - step, c[1] - step], temperature, "softmax")
+        factor = (up[0] - down[0]) / (2 * step)
+        assert (factor > 1) == unstable, (temperature, factor)
 
 
 # --- monotone-collapse -------------------------------------------------------------------
@@ -512,59 +545,51 @@ def _proper_lloyd_fixed_points_1d(x):
     return found
 
 
+def _distance_to_lloyd_fixed_points(c, proper):
+    """max_k |c_k - f_k| to the nearest Lloyd fixed point f of X = {0, 6, 9, 11, 11}, K = 2.
+
+    The proper ones are ``proper``; those with an empty cell have one centre at the mean
+    37/5 (it holds every point) and the other on it (coincident: ties go to the lower
+    index) or where no point reaches it, at <= 2 min X - 37/5 = -37/5 or >= 2 max X - 37/5
+    = 73/5. Both orders of the centres are tried.
+    """
+    a, b = sorted(c)
+    best = min(max(abs(a - mpmath.mpf(f0.p) / f0.q), abs(b - mpmath.mpf(f1.p) / f1.q)) for f0, f1 in proper)
+    mean, low, high = mpmath.mpf(37) / 5, -mpmath.mpf(37) / 5, mpmath.mpf(73) / 5
+    for centre, other in ((a, b), (b, a)):
+        to_empty = min(abs(other - mean), max(other - low, 0), max(high - other, 0))
+        best = min(best, max(abs(centre - mean), to_empty))
+    return best
+
+
 @pytest.mark.claim("monotone-collapse")
 def test_monotone_collapse_counterexample_certificate():
     # X = {0, 6, 9, 11, 11}, K = 2: the proper Lloyd fixed points, exactly.
     fixed = _proper_lloyd_fixed_points_1d(COUNTEREXAMPLE_X)
     assert fixed == [(0, sp.Rational(37, 4)), (3, sp.Rational(31, 3))]
-    # Fixed points with an empty cell: the other centre sits at the mean 37/5 (it holds every
-    # point), the empty one at <= -37/5, >= 73/5, or on it.
-    # The softmax soft fixed points reached by annealing from C0 = (0, 11) through
-    # T = 30, 20, 15, 10 (30-digit iteration to a residual < 1e-25 at each T):
+    # The soft fixed points reached by annealing from C0 = (0, 11) through T = 30, 20, 15, 10,
+    # for both maps, at 30 digits (iterated until a step moves less than 1e-25; a
+    # computation at high precision, not an interval certificate), and their distances to
+    # the nearest Lloyd fixed point of either kind.
     mpmath.mp.dps = 30
     x = [mpmath.mpf(v) for v in COUNTEREXAMPLE_X]
-    c = [mpmath.mpf(v) for v in COUNTEREXAMPLE_C0]
-    distances = []
-    for t in (30, 20, 15, 10):
-        for _ in range(2000):
-            new = _mp_soft_step(x, c, mpmath.mpf(t), "softmax")
-            converged = max(abs(a - b) for a, b in zip(new, c)) < mpmath.mpf("1e-25")
-            c = new
-            if converged:
-                break
-        assert converged
-        nearest = min(
-            max(abs(c[0] - mpmath.mpf(f0.p) / f0.q), abs(c[1] - mpmath.mpf(f1.p) / f1.q))
-            for f0, f1 in fixed
-        )
-        distances.append(nearest)
-        if t != 30:
-            # every fixed point with an empty cell has a centre at 37/5, so it is at least
-            # min_k |c_k - 37/5| away: farther than the nearest proper one.
-            assert min(abs(ck - mpmath.mpf(37) / 5) for ck in c) > nearest
-    # distance to the nearest Lloyd fixed point: 2.77, 0.56, 0.67, 1.27: it grows twice.
-    assert distances[1] < distances[2] < distances[3]
-    assert distances[3] - distances[1] > mpmath.mpf("0.7")
-
-
-# --- anneal-coincident-centres -----------------------------------------------------------
-
-
-@pytest.mark.claim("anneal-coincident-centres")
-def test_equal_centres_get_equal_responsibilities():
-    # c_1 = c_2 => d_i1 = d_i2 => equal logits => equal responsibilities (both maps are
-    # permutation-equivariant) => equal weighted means: coincident centres stay coincident.
-    d0, d1, T = sp.Symbol("d0", nonnegative=True), sp.Symbol("d1", nonnegative=True), sp.Symbol("T", positive=True)
-    z = [-d0 / T, -d1 / T, -d1 / T]
-    softmax = [sp.exp(v) / sum(sp.exp(u) for u in z) for v in z]
-    assert sp.simplify(softmax[1] - softmax[2]) == 0
-    # entmax-1.5: p_k = [z_k/2 - tau]_+^2 with one tau for the row: equal z, equal p.
-    tau = sp.Symbol("tau", real=True)
-    entmax = [sp.Max(v / 2 - tau, 0) ** 2 for v in z]
-    assert sp.simplify(entmax[1] - entmax[2]) == 0
-    # 50-digit spot check with the algorithms.
-    mpmath.mp.dps = 50
-    row = [-mpmath.rand(), -mpmath.mpf("0.3"), -mpmath.mpf("0.3")]
-    for mapping in (_mp_softmax, _mp_entmax15):
-        p = mapping(row)
-        assert p[1] == p[2]
+    distances = {}
+    for kind in ("softmax", "entmax15"):
+        c = [mpmath.mpf(v) for v in COUNTEREXAMPLE_C0]
+        distances[kind] = []
+        for t in (30, 20, 15, 10):
+            for _ in range(2000):
+                new = _mp_soft_step(x, c, mpmath.mpf(t), kind)
+                converged = max(abs(a - b) for a, b in zip(new, c)) < mpmath.mpf("1e-25")
+                c = new
+                if converged:
+                    break
+            assert converged, (kind, t)
+            distances[kind].append(_distance_to_lloyd_fixed_points(c, fixed))
+    # softmax: 1.632, 0.558, 0.672, 1.268 -- it grows twice (by 0.71 from T = 20 to T = 10).
+    # At T = 30 the nearest fixed point is the degenerate (37/5, 37/5) (1.632); the nearest
+    # proper one is 2.768 away. entmax-1.5: 0.825, 1.241, 1.158, 0 -- it grows from T = 30 to 20.
+    softmax, entmax = distances["softmax"], distances["entmax15"]
+    assert abs(softmax[0] - mpmath.mpf("1.632")) < mpmath.mpf("1e-3")
+    assert softmax[1] < softmax[2] < softmax[3] and softmax[3] - softmax[1] > mpmath.mpf("0.7")
+    assert entmax[1] - entmax[0] > mpmath.mpf("0.4") and entmax[3] == 0

@@ -47,6 +47,50 @@ def test_registry_validation_bites(tmp_path):
         assert expected in text, f"{expected!r} not reported in:\n{text}"
 
 
+def test_level_validation_bites(tmp_path):
+    # Catches: a level missing or unknown, a level that claims more than the status (coq
+    # without "formally proved", "formally proved" at another level, "proved" resting on
+    # measurements), "derived-in-part" without the note that names the part, and a derived
+    # level without any proof behind it.
+    (tmp_path / "theory").mkdir()
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "proofs").mkdir()
+    (tmp_path / "tests" / "test_a.py").write_text(
+        "import pytest\n\n" + "".join(
+            f"@pytest.mark.claim('{c}')\ndef test_bites_{i}():\n    pass\n\n" for i, c in enumerate("abcdefgh")
+        )
+    )
+
+    def claim(name, status, level=None, note=None, proofs="[]"):
+        text = (f'[[claim]]\nid = "{name}"\ntitle = "t"\nstatement = "s"\nstatus = "{status}"\n'
+                f'proofs = {proofs}\nno_proof_reason = "r"\ntests = ["tests/test_a.py::test_bites_{"abcdefgh".index(name)}"]\n')
+        text += f'level = "{level}"\n' if level else ""
+        return text + (f'level_note = "{note}"\n' if note else "")
+
+    (tmp_path / "theory" / "claims.toml").write_text(
+        claim("a", "verified")
+        + claim("b", "verified", "guessed")
+        + claim("c", "proved", "coq")
+        + claim("d", "formally proved", "derived")
+        + claim("e", "proved", "numerical")
+        + claim("f", "refuted", "derived-in-part")
+        + claim("g", "refuted", "derived")
+        + claim("h", "verified", "numerical")
+    )
+    text = "\n".join(registry.inconsistencies(tmp_path))
+    for expected in [
+        "claim a: no level",
+        "claim b: level 'guessed' is not one of",
+        "claim c: level 'coq' with status 'proved'",
+        "claim d: level 'derived' with status 'formally proved'",
+        "claim e: level 'numerical' with status 'proved'",
+        "claim f: level 'derived-in-part' without a level_note",
+        "claim g: level 'derived' without a proof or a coq theorem",
+    ]:
+        assert expected in text, f"{expected!r} not reported in:\n{text}"
+    assert "claim h:" not in text, text
+
+
 # --- the notes: each claim's block in theory/*.md is generated from the registry ----------
 
 

@@ -563,6 +563,21 @@ def _soft_step_always_softmax(X, C, temperature=None, kind="softmax"):
 KIND_IGNORED = variant("kind ignored", soft_step=_soft_step_always_softmax)
 
 
+def _soft_step_dropping_small_weights(X, C, temperature=None, kind="softmax"):
+    # The bug: responsibilities below 1e-3 set to 0 and the rows renormalised, to make the
+    # soft step sparse (an approximation that moves fixed points and changes their stability).
+    X, C = np.asarray(X, dtype=np.float64), np.asarray(C, dtype=np.float64)
+    r = reference.responsibilities(X, C, temperature, kind)
+    r = np.where(r < 1e-3, 0.0, r)
+    r /= r.sum(axis=1, keepdims=True)
+    mass = r.sum(axis=0)
+    means = (r.T @ X) / np.where(mass > 0, mass, 1.0)[:, None]
+    return np.where(mass[:, None] > 0, means, C)
+
+
+SMALL_WEIGHTS_DROPPED = variant("responsibilities below 1e-3 dropped", soft_step=_soft_step_dropping_small_weights)
+
+
 # --- annealing and trajectories ------------------------------------------------------------
 
 

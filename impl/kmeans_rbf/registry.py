@@ -3,11 +3,19 @@
 Each ``[[claim]]`` table has
 
 * ``id`` (unique slug), ``title``, ``statement`` (precise, with hypotheses),
-* ``status``: ``"proved"`` (a symbolic or SMT proof covers the statement),
+* ``status``: ``"proved"`` (machine-checked derivations cover the statement, in full or in
+  part: its ``level`` says which),
   ``"verified"`` (property tests pass; no proof exists or is claimed), ``"refuted"``
   (a counterexample is recorded and tested), ``"open"`` (searched, not settled), or
   ``"formally proved"`` (machine-checked Coq theorems prove the full statement; requires a
   non-empty ``coq`` list),
+* ``level``: what stands behind the status, one of :data:`LEVELS`: ``"coq"`` (the full
+  statement is a Coq theorem; exactly the claims with status ``"formally proved"``),
+  ``"derived"`` (sympy/z3, or Coq, derivations cover the full statement), ``"derived-in-part"``
+  (they cover part of it: ``level_note`` says which part, and what the rest rests on),
+  ``"numerical"`` (measurements, searches, property tests), ``"written"`` (a written argument
+  only). A claim with status ``"proved"`` is at least ``"derived-in-part"``;
+* ``level_note``: required for ``"derived-in-part"``,
 * ``proofs``: paths under ``proofs/``, optionally ``path::test_name``,
 * ``tests``: pytest node ids under ``tests/`` (``path::test_name``), at least one of them
   a test that the claim's property *bites* (fails on a deliberately broken
@@ -29,11 +37,21 @@ import pathlib
 import re
 import tomllib
 
-__all__ = ["STATUSES", "HOLDING", "load", "inconsistencies", "claim_markers", "caught_variants", "coq_theorems"]
+__all__ = ["STATUSES", "HOLDING", "LEVELS", "load", "inconsistencies", "claim_markers", "caught_variants", "coq_theorems"]
 
 STATUSES = ("proved", "verified", "refuted", "open", "formally proved")
 # The statuses of a claim that holds (each says how it is known); "refuted" and "open" do not.
 HOLDING = ("formally proved", "proved", "verified")
+LEVELS = ("coq", "derived", "derived-in-part", "numerical", "written")
+# The levels each status admits: "proved" needs a machine-checked derivation of at least
+# part of the statement; "verified" and "open" rest on measurements (or words).
+_LEVELS_OF_STATUS = {
+    "formally proved": ("coq",),
+    "proved": ("derived", "derived-in-part"),
+    "refuted": ("derived", "derived-in-part", "numerical"),
+    "verified": ("numerical", "written"),
+    "open": ("numerical", "written"),
+}
 REQUIRED = ("id", "title", "statement", "status", "proofs", "tests")
 
 
@@ -139,6 +157,23 @@ def _coq_inconsistencies(where, claim, root):
     return found
 
 
+def _level_inconsistencies(where, claim):
+    level = claim.get("level")
+    if level is None:
+        return [f"{where}: no level (one of {LEVELS})"]
+    if level not in LEVELS:
+        return [f"{where}: level {level!r} is not one of {LEVELS}"]
+    found = []
+    allowed = _LEVELS_OF_STATUS.get(claim["status"], LEVELS)
+    if level not in allowed:
+        found.append(f"{where}: level {level!r} with status {claim['status']!r} (allowed: {allowed})")
+    if level == "derived-in-part" and not str(claim.get("level_note", "")).strip():
+        found.append(f"{where}: level 'derived-in-part' without a level_note saying which part")
+    if level in ("derived", "derived-in-part") and not (claim["proofs"] or claim.get("coq")):
+        found.append(f"{where}: level {level!r} without a proof or a coq theorem")
+    return found
+
+
 def _split(reference):
     path, _, name = reference.partition("::")
     return path, name.split("[")[0] or None
@@ -171,9 +206,10 @@ def inconsistencies(root, registry=None):
             found.append(f"{where}: no test that the property bites (a *bite* test)")
         if not claim["proofs"] and not claim.get("no_proof_reason", "").strip():
             found.append(f"{where}: neither proofs nor no_proof_reason")
-        if claim["status"] == "proved" and not claim["proofs"]:
+        if claim["status"] == "proved" and not claim["proofs"] and not claim.get("coq"):
             found.append(f"{where}: status 'proved' without a proof")
         found.extend(_coq_inconsistencies(where, claim, root))
+        found.extend(_level_inconsistencies(where, claim))
         for kind, folder in (("proofs", "proofs"), ("tests", "tests")):
             for reference in claim[kind]:
                 path, name = _split(reference)

@@ -547,6 +547,25 @@ Proof.
     assert (0 < T * hmax kd K) by (apply Rmult_lt_0_compat; assumption). lra.
 Qed.
 
+(** Per point, F = J - T H_max only if every distance of the row is the same: then
+    T H(r) = L - F >= J - F = T H_max, so H(r) = H_max, r is uniform and the row is equal. *)
+Lemma point_F_eq_only_if kd T K d : (0 < K)%nat -> 0 < T ->
+  free_point kd T K d = mink K d - T * hmax kd K -> forall k, (k < K)%nat -> d k = d O.
+Proof.
+  intros HK HT Heq.
+  set (r := rmap kd K (fun l => - d l / T)).
+  pose proof (point_L_eq kd T K d HK HT) as E. fold r in E.
+  pose proof (point_J_le_L kd T K d HK) as HJ. fold r in HJ.
+  destruct (entropy_bounds kd K r HK (rmap_simplex kd K _ HK)) as [_ Hle].
+  assert (Hent : entropy kd K r = hmax kd K).
+  { apply Rle_antisym; [exact Hle|]. apply (Rmult_le_reg_l T); [exact HT|lra]. }
+  pose proof (proj1 (entropy_max_iff_uniform kd K r HK (rmap_simplex kd K _ HK)) Hent) as Hu.
+  pose proof (rmap_uniform_equal_row kd K _ HK Hu) as Hz.
+  intros k Hk. specialize (Hz k Hk). simpl in Hz.
+  apply (Rmult_eq_reg_r (- / T)); [|apply Ropp_neq_0_compat, Rinv_neq_0_compat; lra].
+  unfold Rdiv in Hz. lra.
+Qed.
+
 (** ** The sandwich over the data: means over the N points. *)
 
 Lemma mean_le N a b : (0 < N)%nat -> (forall i, (i < N)%nat -> a i <= b i) ->
@@ -635,6 +654,30 @@ Proof.
   rewrite (mink_of_min K (dist D X C i) O HK)
     by (intros k Hk; rewrite (Heq i k) by assumption; lra).
   rewrite sumf_const. field. apply Rgt_not_eq, INR_pos, HK.
+Qed.
+
+(** ... and only then: F_T = J - T H_max forces every point to be equidistant from all
+    centres (each point's F is at least its J - T H_max, so the means are equal only if every
+    point's are). *)
+Theorem sandwich_lower_bound_attained_only_if :
+  F kd T D N K X C = J D N K X C - T * hmax kd K ->
+  forall i k, (i < N)%nat -> (k < K)%nat -> dist D X C i k = dist D X C i O.
+Proof.
+  intros Heq i k Hi Hk.
+  apply (point_F_eq_only_if kd T K (dist D X C i) HK HT); [|exact Hk].
+  destruct (Req_dec (free_point kd T K (dist D X C i)) (mink K (dist D X C i) - T * hmax kd K))
+    as [E|E]; [exact E|exfalso].
+  assert (Hlt : sumf N (fun j => mink K (dist D X C j) + - (T * hmax kd K)) <
+                sumf N (fun j => free_point kd T K (dist D X C j))).
+  { apply sumf_lt.
+    - intros j _. pose proof (point_F_ge kd T K (dist D X C j) HK HT). lra.
+    - exists i. split; [exact Hi|]. pose proof (point_F_ge kd T K (dist D X C i) HK HT). lra. }
+  unfold F, J, Rminus in Heq. rewrite mean_shift in Heq by exact HN.
+  assert (Hpos : 0 < / INR N) by (apply Rinv_0_lt_compat, INR_pos, HN).
+  assert (sumf N (fun j => mink K (dist D X C j) + - (T * hmax kd K)) * / INR N <
+          sumf N (fun j => free_point kd T K (dist D X C j)) * / INR N)
+    by (apply Rmult_lt_compat_r; assumption).
+  unfold Rdiv in Heq. lra.
 Qed.
 
 (** For instance when all centres coincide. *)

@@ -22,7 +22,7 @@ import variants
 from kmeans_rbf import reference
 from kmeans_rbf.fixed_points import distance_to_fixed_points, distance_to_lloyd_fixed_points_1d, proper_fixed_points
 from kmeans_rbf.kinds import SOFT_KINDS
-from kmeans_rbf.strategies import datasets, problems
+from kmeans_rbf.strategies import cluster_counts, datasets, problems
 from kmeans_rbf.tolerances import error_bounds
 from support import assert_bites
 
@@ -30,6 +30,24 @@ COLLAPSE_X = np.array([[0.0], [6.0], [9.0], [11.0], [11.0]])
 COLLAPSE_C0 = np.array([[0.0], [11.0]])
 COLLAPSE_SCHEDULE = [30.0, 20.0, 15.0, 10.0, 7.0, 5.0, 3.0, 2.0, 1.0]
 COLLAPSE_STEPS = 50
+
+
+@pytest.mark.claim("monotone-collapse")
+def test_distance_to_lloyd_fixed_points_is_exact_on_known_configurations():
+    # Catches: the distance to the half-lines where an empty centre may sit taken with the
+    # wrong sign (it was: every point between them was "at distance 0" from one, which
+    # mislabelled the softmax figure at T = 30). Values by hand for X = {0, 6, 9, 11, 11}:
+    # fixed points (0, 37/4), (3, 31/3), and (37/5, o) with o = 37/5, o <= -37/5 or o >= 73/5.
+    cases = [
+        ((0.0, 37 / 4), 0.0),
+        ((37 / 5, 20.0), 0.0),  # an empty centre beyond 73/5
+        ((37 / 5, 10.0), 2.6),  # nearest: (37/5, 37/5); 4.6 from (37/5, 73/5)
+        ((5.768, 8.961), 1.632),  # the softmax state at T = 30: nearest is (37/5, 37/5)
+        ((1.0, 9.0), 1.0),  # nearest: (0, 37/4)
+    ]
+    for C, expected in cases:
+        found = distance_to_lloyd_fixed_points_1d(COLLAPSE_X, np.array(C).reshape(2, 1))
+        assert abs(found - expected) < 1e-12, (C, found, expected)
 
 
 # --- monotone-collapse (refuted) ---------------------------------------------------------
@@ -43,9 +61,11 @@ def test_annealing_is_not_monotone_on_a_five_point_dataset(implementation, kind)
     ends = trajectory[COLLAPSE_STEPS::COLLAPSE_STEPS]
     distances = np.array([distance_to_lloyd_fixed_points_1d(COLLAPSE_X, C) for C in ends])
     print(f"{kind}: distances {distances.round(4)}")
-    # Expected (softmax): 2.768, 0.558, 0.672, 1.268, 0.219, 0.041, 0.001, 0, 0 -- the
-    # distance grows from T = 20 to T = 10 by 0.71, far above any rounding; entmax:
-    # 0.825, 1.241, 1.164, 0, ...: it grows from T = 30 to T = 20. Both end on (0, 37/4).
+    # Expected (softmax): 1.632, 0.558, 0.672, 1.268, 0.219, 0.041, 0.001, 0, 0 -- the
+    # distance grows from T = 20 to T = 10 by 0.71, far above any rounding (at T = 30 the
+    # nearest fixed point is the degenerate (37/5, 37/5); the nearest proper one is 2.768
+    # away); entmax: 0.825, 1.241, 1.164, 0, ...: it grows from T = 30 to T = 20. Both end
+    # on (0, 37/4).
     # 50 steps per temperature reach the soft fixed point to 1e-4 or better (200 steps
     # change no digit shown but entmax's 1.164 -> 1.158 at T = 15).
     increases = np.diff(distances)
@@ -128,7 +148,7 @@ def test_hypothesis_finds_non_monotone_annealing(implementation):
 
 
 @pytest.mark.claim("anneal-coincident-centres")
-@given(problem=problems(), kind=st.sampled_from(SOFT_KINDS))
+@given(problem=problems(n_clusters=cluster_counts()), kind=st.sampled_from(SOFT_KINDS))
 @example(problem=(np.array([[0.0], [1.0], [3.0]]), np.array([[0.0]]), 1.0), kind="softmax")
 def test_coincident_centres_never_split(implementation, problem, kind):
     X, C, temperature = problem

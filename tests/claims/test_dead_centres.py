@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import variants
 from kmeans_rbf import reference
-from kmeans_rbf.strategies import problems, problems_with_a_dead_centre, temperatures
+from kmeans_rbf.strategies import cluster_counts, problems, problems_with_a_dead_centre, temperatures
 from kmeans_rbf.tolerances import error_bounds
 from support import assert_bites
 
@@ -25,7 +25,7 @@ from support import assert_bites
 
 
 @pytest.mark.claim("dead-centres")
-@given(problem=problems_with_a_dead_centre())
+@given(problem=problems_with_a_dead_centre(n_clusters=cluster_counts(max_value=16)))
 def test_dead_centre_has_no_mass_no_gradient_and_stays(implementation, problem):
     X, C, T, k = problem
     note(f"dead centre {k} at {C[k]}, T {T}")
@@ -78,7 +78,7 @@ def test_revival_counterexample_bites():
 @st.composite
 def problems_with_a_far_centre(draw):
     """``(X, C, T, k)`` with min_i d_ik >= max(diam(X)^2, max_il d_il over the others) + 2T."""
-    X, C, T = draw(problems(n_clusters=st.integers(1, 4), temperature=temperatures(max_value=10.0)))
+    X, C, T = draw(problems(n_clusters=cluster_counts(max_value=16), temperature=temperatures(max_value=10.0)))
     diameter2 = float(reference.squared_distances(X, X).max())
     reach2 = max(diameter2, float(reference.squared_distances(X, C).max())) + 2 * T
     far = X.max(axis=0).copy()

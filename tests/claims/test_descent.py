@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 import variants
 from kmeans_rbf import reference
 from kmeans_rbf.kinds import SOFT_KINDS
-from kmeans_rbf.strategies import problems
+from kmeans_rbf.strategies import cluster_counts, problems
 from kmeans_rbf.tolerances import error_bounds, tolerance
 from support import assert_bites
 
@@ -34,7 +34,7 @@ def problems_with_empty_cells(draw):
     The extra centre sits outside the bounding box of X by 1 to 10 box widths, so no point
     is nearer to it than to the centres inside the box in most draws.
     """
-    X, C, T = draw(problems())
+    X, C, T = draw(problems(n_clusters=cluster_counts()))
     if draw(st.booleans()):
         low, high = X.min(axis=0), X.max(axis=0)
         width = np.max(high - low) + 1.0

@@ -7,8 +7,9 @@ proofs: proofs/proof_probabilistic.py). Tested on every implementation (the
 fixed point of the soft step at every T; it is stable above ``T_c = 2 lambda_max``
 (``critical_temperature``) and unstable below, found along an annealing path, in the
 autograd Hessian of the free energy (torch only) and by perturbing the mean; above T_c it
-is nevertheless not the global minimum for K = 3 (the recorded counterexample), while for
-K = 2 a multi-start search finds nothing below it (slow; on the reference only).
+is nevertheless not the global minimum for K = 3 (the recorded counterexample; the global
+minimum leaves it at 1.0735 T_c, bracketed by a search on either side), while for K = 2 a
+multi-start search finds nothing below it (slow; on the reference only).
 
 Tolerances. Every bound is the float64 entry of ``kmeans_rbf.tolerances`` (256 u:
 summation order) times the condition of the quantity and its scale, derived where it is
@@ -17,6 +18,9 @@ the uniform responsibilities at the mean for the Jacobian and Hessian there. The
 linear-stability tests compare growth factors with 1 and distances with fractions of the
 data's radius R, chosen with a wide margin (each says how wide).
 """
+
+import functools
+import itertools
 
 import numpy as np
 import pytest
@@ -28,7 +32,7 @@ from hypothesis import strategies as st
 import variants
 from kmeans_rbf import probabilistic, reference
 from kmeans_rbf import torch as krbf_torch
-from kmeans_rbf.strategies import datasets, temperatures
+from kmeans_rbf.strategies import cluster_counts, datasets, temperatures
 from kmeans_rbf.tolerances import MEANINGFUL, condition_of_responsibilities, error_bounds, tolerance
 from support import assert_bites
 
@@ -64,7 +68,7 @@ def _growth(X, C, T):
 
 
 @pytest.mark.claim("annealing-fixed-point")
-@given(X=datasets(), K=st.integers(1, 5), T=temperatures())
+@given(X=datasets(), K=cluster_counts(), T=temperatures())
 def test_all_at_mean_is_a_fixed_point(implementation, X, K, T):
     M = np.tile(X.mean(axis=0), (K, 1))
     # Identical centres give bitwise identical distances, so every weight of a point is
@@ -138,7 +142,7 @@ def test_critical_temperature_property_bites():
 
 @pytest.mark.claim("annealing-critical-temperature")
 @pytest.mark.parametrize("implementation", [krbf_torch], ids=["torch"])  # autograd needs tensors
-@given(X=datasets(n_points=st.integers(2, 12)), K=st.integers(2, 4), T=temperatures(min_value=1e-2, max_value=1e2))
+@given(X=datasets(n_points=st.integers(2, 12)), K=cluster_counts(min_value=2, max_value=12), T=temperatures(min_value=1e-2, max_value=1e2))
 def test_hessian_at_the_mean_matches_the_formula(implementation, X, K, T):
     D = X.shape[1]
     M = np.tile(X.mean(axis=0), (K, 1))
@@ -216,6 +220,86 @@ def test_mean_is_not_the_global_minimum_above_the_critical_temperature(implement
 @pytest.mark.claim("annealing-global-minimum")
 def test_counterexample_property_bites():
     assert_bites(test_mean_is_not_the_global_minimum_above_the_critical_temperature, variants.COVARIANCE_OVER_N_MINUS_1)
+
+
+# T*/T_c for the 9 + 1 data set, K = 3: where the global minimum of F_T leaves the mean
+# (proofs/proof_probabilistic.py::test_where_the_global_minimum_leaves_the_mean).
+GLOBAL_MINIMUM_LEAVES_THE_MEAN = 1.0735282
+
+
+@functools.lru_cache(maxsize=None)
+def _lowest_free_energy_found(T, spacing, starts, random_starts=0):
+    """The configuration of lowest F_T that a many-start search finds (9 + 1 data, K = 3).
+
+    Every stationary point of F_T is a fixed point of the softmax soft step, which maps into
+    the hull [0, 1]^3 (claim fixed-points-hull), so the global minimum lies there. The search
+    evaluates F_T (vectorised, from its definition) on every sorted triple of a grid of
+    ``spacing`` over [0, 1], then runs L-BFGS (the reference's F_T and gradient) from the
+    ``starts`` lowest grid points and from ``random_starts`` uniform points of [0, 1]^3. It
+    finds every minimum whose basin holds one of those starts; a minimum with a narrower
+    basin, or ranked below ``starts`` others on the grid, can be missed: finding nothing
+    below the mean is evidence, not a proof. Finding something is a witness (certain up to
+    the rounding bound the test allows).
+    """
+    X = ANNEALING_DATASETS["9+1"]
+    axis = np.linspace(0.0, 1.0, int(round(1 / spacing)) + 1)
+    grid = np.array(list(itertools.combinations_with_replacement(axis, 3)))
+    d = (X[None, :, 0, None] - grid[:, None, :]) ** 2
+    low = d.min(axis=2, keepdims=True)
+    values = np.mean(low[..., 0] - T * np.log(np.exp(-(d - low) / T).sum(axis=2)), axis=1)
+    initial = [*grid[np.argsort(values)[:starts]], *np.random.default_rng(3).uniform(0, 1, (random_starts, 3))]
+
+    def objective(c):
+        return reference.free_energy(X, c.reshape(3, 1), T, "softmax")
+
+    def gradient(c):
+        return reference.free_energy_gradient(X, c.reshape(3, 1), T, "softmax").ravel()
+
+    results = [scipy.optimize.minimize(objective, c0, jac=gradient, method="L-BFGS-B") for c0 in initial]
+    return np.sort(min(results, key=lambda result: result.fun).x).reshape(3, 1)
+
+
+# The search of the default run (about 0.2 s) and the wider one of the slow run.
+GLOBAL_MINIMUM_SEARCHES = [
+    pytest.param(1 / 40, 8, 0, id="grid-40-8-starts"),
+    pytest.param(1 / 100, 60, 60, id="grid-100-120-starts", marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.claim("annealing-global-minimum")
+@pytest.mark.parametrize("spacing, starts, random_starts", GLOBAL_MINIMUM_SEARCHES)
+def test_global_minimum_leaves_the_mean_at_the_recorded_temperature(implementation, spacing, starts, random_starts):
+    # Catches: a wrong transition temperature, and T_c computed with N - 1 (the bite test
+    # below: COVARIANCE_OVER_N_MINUS_1). Just below T* (by 0.1 %) the search must find
+    # a configuration below F_T(mean) (a T* stated too high fails here); just above it, it
+    # must find none (a T* stated too low fails there: the recorded 1.0618 T_c did, since
+    # the branch near (0.048, 0.048, 0.208) stays below the mean up to T*). The search runs
+    # on the reference's F_T; the implementation computes T_c and the two values compared.
+    X, K = ANNEALING_DATASETS["9+1"], 3
+    M = np.tile(X.mean(axis=0), (K, 1))
+    for factor, below in ((1 - 1e-3, True), (1 + 1e-3, False)):
+        T = GLOBAL_MINIMUM_LEAVES_THE_MEAN * factor * implementation.critical_temperature(X)
+        C = _lowest_free_energy_found(float(T), spacing, starts, random_starts)
+        F_mean, F_best = implementation.free_energy(X, M, T, "softmax"), implementation.free_energy(X, C, T, "softmax")
+        bound = 2 * error_bounds(X, M, T, "softmax", np.float64)["free_energy"]
+        message = f"T = {factor} T*: F(mean) = {F_mean!r}, lowest found {F_best!r} at {C.ravel()}"
+        if below:
+            assert F_best < F_mean - bound, message
+        else:
+            assert F_best >= F_mean - bound, message
+
+
+@pytest.mark.claim("annealing-global-minimum")
+def test_global_minimum_temperature_bites():
+    # T_c with N - 1: every temperature 10/9 too high, so "just below T*" is 1.19 T_c,
+    # where nothing lies below the mean.
+    assert_bites(
+        test_global_minimum_leaves_the_mean_at_the_recorded_temperature,
+        variants.COVARIANCE_OVER_N_MINUS_1,
+        spacing=1 / 40,
+        starts=8,
+        random_starts=0,
+    )
 
 
 # --- annealing-global-minimum-two-centres (open) ----------------------------------------

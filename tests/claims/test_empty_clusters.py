@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 import variants
 from kmeans_rbf import reference
 from kmeans_rbf.bounds import entmax_support_sums
-from kmeans_rbf.strategies import datasets, problems, problems_with_a_dead_centre
+from kmeans_rbf.strategies import cluster_counts, datasets, problems, problems_with_a_dead_centre
 from kmeans_rbf.tolerances import decision_band, tolerance
 from support import assert_bites
 
@@ -28,7 +28,7 @@ from support import assert_bites
 
 
 @pytest.mark.claim("empty-cluster-policy")
-@given(problem=st.one_of(problems(), problems_with_a_dead_centre().map(lambda p: p[:3])))
+@given(problem=st.one_of(problems(n_clusters=cluster_counts()), problems_with_a_dead_centre(n_clusters=cluster_counts(max_value=16)).map(lambda p: p[:3])))
 def test_lloyd_keeps_an_empty_centre(implementation, problem):
     X, C, _ = problem
     counts = np.bincount(np.asarray(implementation.assign(X, C)), minlength=len(C))
@@ -51,7 +51,7 @@ def test_keep_policy_bites():
 def integer_problems(draw):
     """``(X, C)`` with integer coordinates (exact distances and regrets), one centre far-ish."""
     X = draw(datasets(geometry="grid"))
-    D, K = X.shape[1], draw(st.integers(1, 4))
+    D, K = X.shape[1], draw(cluster_counts(max_value=16))
     C = np.array(draw(st.lists(st.integers(-4, 4), min_size=K * D, max_size=K * D)), dtype=np.float64)
     far = np.array(draw(st.lists(st.integers(-8, 8), min_size=D, max_size=D)), dtype=np.float64)
     return X, np.vstack([C.reshape(K, D), far])
@@ -99,7 +99,7 @@ def test_soft_step_tends_to_the_least_regret_points(implementation, problem, tem
 
 
 @pytest.mark.claim("empty-clusters")
-@given(problem=problems_with_a_dead_centre())
+@given(problem=problems_with_a_dead_centre(n_clusters=cluster_counts(max_value=16)))
 def test_entmax_centre_has_no_mass_exactly_below_its_dead_temperature(implementation, problem):
     X, C, _, k = problem  # centre k is nobody's nearest: T_dead > 0
     d = reference.squared_distances(X, C)

@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 import variants
 from kmeans_rbf import reference
 from kmeans_rbf.bounds import entmax_support_sums
-from kmeans_rbf.strategies import datasets, problems, problems_below_the_margin
+from kmeans_rbf.strategies import cluster_counts, datasets, problems, problems_below_the_margin
 from kmeans_rbf.tolerances import decision_band, error_bounds, tolerance
 from support import assert_bites
 
@@ -32,7 +32,7 @@ from support import assert_bites
 
 
 @pytest.mark.claim("entmax-one-hot-threshold")
-@given(problem=problems())
+@given(problem=problems(n_clusters=cluster_counts()))
 def test_entmax_row_is_one_hot_iff_gap_at_least_2T(implementation, problem):
     X, C, T = problem
     d = np.asarray(implementation.squared_distances(X, C))
@@ -51,7 +51,7 @@ def dyadic_boundary_problems(draw):
     Integer coordinates make d, the gap g_i and ``-g_i / T = -2`` exact in float64.
     """
     X = draw(datasets(geometry="grid"))
-    K = draw(st.integers(2, 5))
+    K = draw(cluster_counts(min_value=2, max_value=16))
     C = np.array(
         draw(st.lists(st.integers(-4, 4), min_size=K * X.shape[1], max_size=K * X.shape[1])),
         dtype=np.float64,
@@ -95,7 +95,7 @@ def test_one_hot_threshold_bites(test, broken):
 
 
 @pytest.mark.claim("entmax-exact-below-margin")
-@given(problem=problems_below_the_margin())
+@given(problem=problems_below_the_margin(n_clusters=cluster_counts()))
 def test_entmax_is_exactly_hard_below_the_margin(implementation, problem):
     X, C, T, margin = problem
     # the drawn T, and T at 0.99 of the threshold (rows with gaps just above 2T)
@@ -116,7 +116,7 @@ def test_entmax_is_exactly_hard_below_the_margin(implementation, problem):
 
 
 @pytest.mark.claim("entmax-exact-below-margin")
-@given(problem=problems_below_the_margin())
+@given(problem=problems_below_the_margin(n_clusters=cluster_counts()))
 def test_softmax_approaches_hard_at_rate_exp_minus_m_over_T(implementation, problem):
     X, C, _, margin = problem
     assume(np.isfinite(margin))
@@ -165,7 +165,7 @@ def test_exact_below_margin_bites(test):
 @st.composite
 def problems_near_a_support_boundary(draw):
     """``(X, C, T)`` with T within a factor 2 of sqrt(S_ik)/2 for some entry (i, k)."""
-    X, C, _ = draw(problems())
+    X, C, _ = draw(problems(n_clusters=cluster_counts()))
     S = entmax_support_sums(reference.squared_distances(X, C))
     positive = np.flatnonzero(S > 0)
     assume(len(positive) > 0)
@@ -174,7 +174,7 @@ def problems_near_a_support_boundary(draw):
 
 
 @pytest.mark.claim("entmax-support")
-@given(problem=st.one_of(problems(), problems_near_a_support_boundary()))
+@given(problem=st.one_of(problems(n_clusters=cluster_counts()), problems_near_a_support_boundary()))
 def test_entmax_support_is_characterised_exactly(implementation, problem):
     X, C, T = problem
     d = np.asarray(implementation.squared_distances(X, C))

@@ -16,7 +16,7 @@ from hypothesis import given, note
 from hypothesis import strategies as st
 
 import variants
-from kmeans_rbf.strategies import problems
+from kmeans_rbf.strategies import cluster_counts, problems
 from kmeans_rbf.tolerances import tolerance
 from support import assert_bites
 
@@ -24,7 +24,7 @@ from support import assert_bites
 @st.composite
 def far_problems(draw):
     """(X, C, T) with centres anywhere up to ~100 data diameters away from the data."""
-    X, C, T = draw(problems())
+    X, C, T = draw(problems(n_clusters=cluster_counts()))
     spread = float(np.ptp(X)) + 1.0
     shift = np.array(draw(st.lists(st.floats(-100, 100), min_size=C.size, max_size=C.size))).reshape(C.shape)
     return X, C + spread * shift, T

@@ -32,7 +32,7 @@ from sklearn.mixture import GaussianMixture
 
 import variants
 from kmeans_rbf import probabilistic, reference
-from kmeans_rbf.strategies import datasets, problems, temperatures
+from kmeans_rbf.strategies import cluster_counts, datasets, problems, temperatures
 from kmeans_rbf.tolerances import (
     MEANINGFUL,
     condition_of_responsibilities,
@@ -54,7 +54,7 @@ def _independent_log_joint(X, means, variance):
 
 
 @pytest.mark.claim("truncated-free-energy-below-likelihood")
-@given(problem=problems(), variance=temperatures(), data=st.data())
+@given(problem=problems(n_clusters=cluster_counts()), variance=temperatures(), data=st.data())
 def test_truncated_free_energy_is_below_the_likelihood(implementation, problem, variance, data):
     X, C, _ = problem
     K = len(C)
@@ -124,7 +124,7 @@ def _em_bounds(X, C, variance, new_means, r):
 
 
 @pytest.mark.claim("truncated-em-full-is-em")
-@given(problem=problems(), variance=temperatures())
+@given(problem=problems(n_clusters=cluster_counts()), variance=temperatures())
 def test_all_nearest_step_is_full_em(implementation, problem, variance):
     X, C, _ = problem
     K = len(C)
@@ -147,7 +147,7 @@ def test_all_nearest_step_is_full_em_property_bites():
 
 
 @pytest.mark.claim("soft-kmeans-is-em")
-@given(problem=problems())
+@given(problem=problems(n_clusters=cluster_counts()))
 def test_soft_kmeans_is_em_at_half_temperature(implementation, problem):
     X, C, T = problem
     N, D = X.shape

@@ -23,7 +23,7 @@ import variants
 from kmeans_rbf import reference
 from kmeans_rbf.bounds import entropy_maximum, sharp_constant
 from kmeans_rbf.kinds import SOFT_KINDS
-from kmeans_rbf.strategies import centres, datasets, problems, temperatures
+from kmeans_rbf.strategies import centres, cluster_counts, datasets, problems, temperatures
 from support import assert_bites, objectives, objectives_rounding
 
 _DECREASING = (1.0, 1e-1, 1e-2, 1e-3)
@@ -33,7 +33,7 @@ _DECREASING = (1.0, 1e-1, 1e-2, 1e-3)
 def centre_sets(draw, *, n_sets=6):
     """(X, [C_1, ..., C_n]): one dataset and several configurations of K centres, the last coincident."""
     X = draw(datasets())
-    K = draw(st.integers(1, 5))
+    K = draw(cluster_counts())
     sets = [draw(centres(X, n_clusters=K)) for _ in range(n_sets)]
     sets.append(np.repeat(draw(centres(X, n_clusters=1)), K, axis=0))
     return X, sets
@@ -66,7 +66,7 @@ def test_values_along_converging_centres_converge_to_j(implementation, data, kin
     # Along C_T = C + T V -> C: |L_T(C_T) - J(C)| <= c T + omega, |F_T(C_T) - J(C)| <= H T + omega.
     # omega bounds |J(C_T) - J(C)| by the local Lipschitz estimate of J (proofs:
     # test_k_means_objective_is_continuous_z3): max_ik |c'_k - c_k| (2 |x_i - c_k| + |c'_k - c_k|).
-    X, C, _ = data.draw(problems())
+    X, C, _ = data.draw(problems(n_clusters=cluster_counts()))
     V = data.draw(centres(X, n_clusters=len(C))) - C
     J = float(implementation.objective(X, C))
     for T in _DECREASING:
@@ -103,7 +103,7 @@ def test_gamma_convergence_bites(test, broken):
 def test_a_centre_leaves_to_infinity_at_bounded_cost(implementation, data, kind):
     X = data.draw(datasets())
     c1 = data.draw(centres(X, n_clusters=1))
-    K, T = data.draw(st.integers(2, 5)), data.draw(temperatures())
+    K, T = data.draw(cluster_counts(min_value=2)), data.draw(temperatures())
     J1 = float(reference.objective(X, c1))  # one centre: J_1(c_1), exact up to eJ
     spread = float(np.ptp(X)) + 1.0
     for n in (10.0, 100.0, 1000.0):

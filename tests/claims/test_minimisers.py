@@ -58,7 +58,18 @@ def _grid_values(x, grid, T, kind, which):
     return terms.mean(axis=1)
 
 
+_MINIMISERS = {}
+
+
 def _minimise(implementation, x, K, T, kind, which, C_star):
+    """``_minimise_once``, remembered per (implementation, problem): two tests use each one."""
+    key = (id(implementation), x.tobytes(), K, T, kind, which)
+    if key not in _MINIMISERS:
+        _MINIMISERS[key] = (implementation, _minimise_once(implementation, x, K, T, kind, which, C_star))
+    return _MINIMISERS[key][1]
+
+
+def _minimise_once(implementation, x, K, T, kind, which, C_star):
     """A global minimiser of L_T or F_T over the hull [min x, max x]^K.
 
     A grid over sorted configurations (the objectives are symmetric in the centres) finds
@@ -123,6 +134,41 @@ def test_minimisers_converge_to_the_k_means_optimum(implementation, name):
         L_star = float(implementation.objective(X, C_star[:, None], T, "entmax15"))
         eJ, eL, _ = objectives_rounding(X, C_star[:, None], T, "entmax15")
         assert abs(L_star - J_star) <= eJ + eL, f"{name}: L_T(C*) != J* at T={T}"
+
+
+def _partition(labels):
+    return {frozenset(np.flatnonzero(labels == k).tolist()) for k in np.unique(labels)}
+
+
+@pytest.mark.claim("minimisers-compact")
+@pytest.mark.parametrize("name", TINY)
+def test_minimisers_below_the_gap_have_the_optimal_partition(implementation, name):
+    # The key step of the claim (proofs/proof_convergence.py::test_partition_is_optimal_below_the_gap):
+    # once c T (plus the rounding of J, L_T, F_T) is below the gap Delta, the Voronoi
+    # partition of every minimiser C_T is the optimal one. Catches: a minimiser in another
+    # basin (the temperature applied as 1/T: on the six points, C_T lands on the wrong
+    # partition; on the five, its near-coincident centres happen to split at the optimal
+    # midpoint, so the bite uses the six).
+    x, K = TINY[name]
+    X = x[:, None]
+    J_star, delta, C_star, _ = k_means_optimum(x, K)
+    optimal = _partition(np.asarray(reference.assign(X, C_star[:, None])))
+    checked = 0
+    for kind, which in itertools.product(SOFT_KINDS, ("objective", "free_energy")):
+        c = sharp_constant(kind, K) if which == "objective" else entropy_maximum(kind, K)
+        for T in _TEMPERATURES:
+            C_T = _minimise(implementation, x, K, T, kind, which, C_star)
+            eJ, eL, eF = objectives_rounding(X, C_T[:, None], T, kind)
+            if c * T + eJ + max(eL, eF) < delta:
+                found = _partition(np.asarray(implementation.assign(X, C_T[:, None])))
+                assert found == optimal, f"{name} {kind} {which} T={T}: C_T={C_T}, cells {found} != {optimal}"
+                checked += 1
+    assert checked >= 8, f"{name}: c T < Delta at only {checked} of the temperatures"
+
+
+@pytest.mark.claim("minimisers-compact")
+def test_optimal_partition_bites():
+    assert_bites(test_minimisers_below_the_gap_have_the_optimal_partition, variants.TEMPERATURE_INVERTED, name="six-points-K3")
 
 
 @pytest.mark.claim("minimisers-compact")

@@ -25,7 +25,7 @@ from hypothesis import strategies as st
 import variants
 from kmeans_rbf import multiprecision, reference
 from kmeans_rbf.bounds import entmax_exact_temperatures, entropy_maximum, ties_and_gaps
-from kmeans_rbf.strategies import problems
+from kmeans_rbf.strategies import cluster_counts, problems
 from support import assert_bites, objectives, objectives_rounding
 
 
@@ -56,7 +56,7 @@ def _softmax_rate_bounds(X, C, T):
 
 
 @pytest.mark.claim("rates")
-@given(problem=problems(), ratio=st.floats(2.0, 30.0))
+@given(problem=problems(n_clusters=cluster_counts()), ratio=st.floats(2.0, 30.0))
 def test_softmax_excess_is_exponential_in_one_over_t(implementation, problem, ratio):
     X, C, _ = problem
     a = _regrets(X, C)
@@ -113,7 +113,7 @@ def test_softmax_log_excess_has_slope_minus_margin(implementation):
 
 
 @pytest.mark.claim("rates")
-@given(problem=problems(), fraction=st.floats(1e-3, 1.0), above=st.floats(1.05, 1.5))
+@given(problem=problems(n_clusters=cluster_counts()), fraction=st.floats(1e-3, 1.0), above=st.floats(1.05, 1.5))
 def test_entmax_is_exact_below_the_threshold_only(implementation, problem, fraction, above):
     X, C, _ = problem
     thresholds = entmax_exact_temperatures(X, C)
@@ -146,7 +146,7 @@ def test_entmax_is_exact_below_the_threshold_only(implementation, problem, fract
 
 
 @pytest.mark.claim("rates")
-@given(problem=problems(), ratio=st.floats(2.0, 30.0))
+@given(problem=problems(n_clusters=cluster_counts()), ratio=st.floats(2.0, 30.0))
 def test_softmax_free_energy_gap_is_linear_with_ties(implementation, problem, ratio):
     X, C, _ = problem
     a = _regrets(X, C)

@@ -25,12 +25,12 @@ from hypothesis import strategies as st
 import variants
 from kmeans_rbf.bounds import entropy_maximum, extremal_regret, sharp_constant
 from kmeans_rbf.kinds import SOFT_KINDS
-from kmeans_rbf.strategies import coincident_problems, datasets, problems, temperatures
+from kmeans_rbf.strategies import cluster_counts, coincident_problems, datasets, problems, temperatures
 from support import assert_bites, objectives, objectives_rounding
 
 
 @st.composite
-def extremal_problems(draw, kind, *, data=datasets(), n_clusters=st.integers(2, 5), temperature=temperatures()):
+def extremal_problems(draw, kind, *, data=datasets(), n_clusters=cluster_counts(min_value=2), temperature=temperatures()):
     """(X, C, T) with c_1 = x_1 and c_2 = ... = c_K at squared distance T t_K from x_1.
 
     x_1 then has regrets (0, T t_K, ..., T t_K), where its excess L_1 - J_1 is c_K T. With
@@ -59,7 +59,7 @@ def _values_and_gap(implementation, problem, kind):
 
 
 @pytest.mark.claim("sandwich")
-@given(problem=problems(), kind=st.sampled_from(SOFT_KINDS))
+@given(problem=problems(n_clusters=cluster_counts()), kind=st.sampled_from(SOFT_KINDS))
 def test_sandwich(implementation, problem, kind):
     (J, L, F), (eJ, eL, eF), gap = _values_and_gap(implementation, problem, kind)
     assert J - gap <= F + eJ + eF, "F_T below J - T H_max"
@@ -70,7 +70,7 @@ def test_sandwich(implementation, problem, kind):
 
 @pytest.mark.claim("sandwich")
 @pytest.mark.claim("uniform-rate")
-@given(problem=coincident_problems(), kind=st.sampled_from(SOFT_KINDS))
+@given(problem=coincident_problems(n_clusters=cluster_counts()), kind=st.sampled_from(SOFT_KINDS))
 def test_free_energy_gap_is_attained_at_coincident_centres(implementation, problem, kind):
     (J, L, F), (eJ, eL, eF), gap = _values_and_gap(implementation, problem, kind)
     assert abs(F - (J - gap)) <= eJ + eF, "F_T != J - T H_max at coincident centres"
@@ -109,7 +109,7 @@ def _assert_excess_at_most(implementation, problem, kind, constant):
 
 
 @pytest.mark.claim("softmax-excess-bound")
-@given(problem=st.one_of(problems(), extremal_problems("softmax")))
+@given(problem=st.one_of(problems(n_clusters=cluster_counts()), extremal_problems("softmax")))
 def test_softmax_excess_is_at_most_k_minus_one_t_over_e(implementation, problem):
     _assert_excess_at_most(implementation, problem, "softmax", (len(problem[1]) - 1) / np.e)
 
@@ -125,7 +125,7 @@ def test_softmax_excess_bound_bites(broken):
 @pytest.mark.claim("uniform-rate")
 @given(data=st.data(), kind=st.sampled_from(SOFT_KINDS))
 def test_excess_is_at_most_the_sharp_constant(implementation, data, kind):
-    problem = data.draw(st.one_of(problems(), extremal_problems(kind)))
+    problem = data.draw(st.one_of(problems(n_clusters=cluster_counts()), extremal_problems(kind)))
     _assert_excess_at_most(implementation, problem, kind, sharp_constant(kind, len(problem[1])))
 
 

@@ -12,13 +12,13 @@ from hypothesis import strategies as st
 
 import variants
 from kmeans_rbf.kinds import SOFT_KINDS
-from kmeans_rbf.strategies import problems
+from kmeans_rbf.strategies import cluster_counts, problems
 from kmeans_rbf.tolerances import error_bounds
 from support import assert_bites
 
 
 @pytest.mark.claim("step-size")
-@given(problem=problems(), kind=st.sampled_from(SOFT_KINDS))
+@given(problem=problems(n_clusters=cluster_counts()), kind=st.sampled_from(SOFT_KINDS))
 def test_gradient_step_is_the_soft_step(implementation, problem, kind):
     X, C, T = problem
     n = np.asarray(implementation.responsibilities(X, C, T, kind)).sum(axis=0)

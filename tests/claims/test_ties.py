@@ -5,7 +5,8 @@ headings; MATH.md claim 6).
 
 Both claims are about X = {0, 1, 2}, C = (0, 2), where x = 1 is tied. Its dynamics reduce to
 the half logit gap w of the tied point, w -> g(w) / T, with g'(0) = 8 sqrt(2)/27 for
-entmax-1.5 and 8/27 for softmax (proofs/proof_trajectories.py): GROWTH below, over T. Exact
+entmax-1.5 and 8/27 for softmax with its outer weights neglected (proofs/proof_trajectories.py):
+GROWTH below, over T. With them, softmax's exact threshold is SOFTMAX_TIE_THRESHOLD. Exact
 values are compared within the float64 bound of the soft step of
 kmeans_rbf.tolerances.error_bounds; the drift of w within a bound derived from the series
 of g and the rounding of one step (``test_tied_fixed_point_drifts_to_a_lloyd_fixed_point``).
@@ -129,6 +130,57 @@ def test_what_the_floating_point_trajectories_do(implementation):
         C = np.asarray(implementation.soft_step(TIE_X, C, 1e-3, "softmax"))
         assert tie_coordinate(implementation, C, 1e-3) == 0.0
     assert np.array_equal(C, [[1 / 3], [5 / 3]])
+
+
+# Softmax with the outer weights e^(-8/(3T)) included: the tied fixed point is unstable iff
+# T < T* = 0.29644336013 (proofs/proof_trajectories.py::test_softmax_threshold_of_the_tied_fixed_point,
+# certified to 10 digits); 8/27 = 0.2962963 is the threshold with those weights neglected.
+SOFTMAX_TIE_THRESHOLD = 0.29644336013
+
+
+def tie_growth(implementation, temperature, kind="softmax"):
+    """The growth per step along (1, 1) at the symmetric tied fixed point (a, 2 - a).
+
+    The fixed point by iterating the soft step, projected back on the symmetric line after
+    each step (it attracts there: the other eigenvalue is about 0.002); the growth by a
+    central difference of ``implementation.soft_step`` with h = 1e-6: truncation ~h^2 times
+    the third derivative (< 1e-9 here), rounding ~ the step's float64 error / h (~1e-9).
+    """
+    C = np.array([[1 / 3], [5 / 3]])
+    for _ in range(60):
+        C = np.asarray(implementation.soft_step(TIE_X, C, temperature, kind))
+        C = np.array([[(C[0, 0] + 2 - C[1, 0]) / 2], [(C[1, 0] + 2 - C[0, 0]) / 2]])
+    h = 1e-6
+    up = np.asarray(implementation.soft_step(TIE_X, C + h, temperature, kind))
+    down = np.asarray(implementation.soft_step(TIE_X, C - h, temperature, kind))
+    return float((up[0, 0] - down[0, 0]) / (2 * h))
+
+
+@pytest.mark.claim("tied-fixed-point-unstable")
+def test_softmax_tie_threshold_is_above_8_over_27(implementation):
+    # Catches: a wrong threshold (8/27, with the outer weights neglected, is 5e-4 below T*:
+    # stated as T*, the checks at 1e-4 on either side of it fail), and an implementation that
+    # drops small weights. Between 8/27 and T* the tie is unstable (growth 1 + 2.5e-4),
+    # which "unstable iff T < 8/27" denies; 1e-4 on either side of T* the growth differs from
+    # 1 by about 1e-4, far beyond the 1e-6 allowed for the difference quotient.
+    allowed = 1e-6
+    for temperature, unstable in (
+        ((8 / 27 + SOFTMAX_TIE_THRESHOLD) / 2, True),
+        (SOFTMAX_TIE_THRESHOLD * (1 - 1e-4), True),
+        (SOFTMAX_TIE_THRESHOLD * (1 + 1e-4), False),
+    ):
+        growth = tie_growth(implementation, temperature)
+        if unstable:
+            assert growth > 1 + allowed, f"stable at T = {temperature}: growth {growth}"
+        else:
+            assert growth < 1 - allowed, f"unstable at T = {temperature}: growth {growth}"
+
+
+@pytest.mark.claim("tied-fixed-point-unstable")
+def test_softmax_tie_threshold_bites():
+    # Weights below 1e-3 dropped: the outer weights (1.2e-4 here) vanish and the threshold
+    # falls back to 8/27.
+    assert_bites(test_softmax_tie_threshold_is_above_8_over_27, variants.SMALL_WEIGHTS_DROPPED)
 
 
 @pytest.mark.claim("tied-fixed-point-unstable")

@@ -26,18 +26,24 @@ from hypothesis import strategies as st
 import variants
 from kmeans_rbf import reference
 from kmeans_rbf.assertions import assert_within
-from kmeans_rbf.strategies import centres, datasets
+from kmeans_rbf.strategies import centres, cluster_counts, datasets, problems_with_full_cells
 from kmeans_rbf.tolerances import error_bounds, unit_roundoff
 from support import assert_bites
 
 
 @st.composite
-def trajectory_problems(draw, *, data=datasets(), n_clusters=st.integers(2, 5), horizon=st.integers(1, 5)):
+def trajectory_problems(draw, *, data=datasets(), n_clusters=cluster_counts(min_value=2, max_value=16), horizon=st.integers(1, 5)):
     """``(X, C0, n)``: data, initial centres and a number of steps.
 
-    At least two centres by default: with one, every trajectory claim is trivially true."""
+    At least two centres by default: with one, every trajectory claim is trivially true.
+    More than five centres come with every cell occupied at C0 (``problems_with_full_cells``):
+    the softmax claims need full cells, which random centres rarely give."""
+    K = draw(n_clusters) if isinstance(n_clusters, st.SearchStrategy) else n_clusters
+    if K > 5:
+        X, C0, _ = draw(problems_with_full_cells(n_clusters=K))
+        return X, C0, draw(horizon)
     X = draw(data)
-    return X, draw(centres(X, n_clusters=n_clusters)), draw(horizon)
+    return X, draw(centres(X, n_clusters=K)), draw(horizon)
 
 
 def iterate(step, X, C0, n):

@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 import variants
 from kmeans_rbf import reference
-from kmeans_rbf.strategies import problems, temperatures
+from kmeans_rbf.strategies import cluster_counts, problems, temperatures
 from kmeans_rbf.tolerances import error_bounds, log_normaliser_scale, tolerance, truncated_free_energy_scale
 from support import assert_bites
 
@@ -34,7 +34,7 @@ F64 = tolerance(np.float64)  # 256 u: two float64 evaluations that differ in sum
 
 
 @pytest.mark.claim("truncated-em-hard-is-lloyd")
-@given(problem=problems(), variance=temperatures())
+@given(problem=problems(n_clusters=cluster_counts()), variance=temperatures())
 def test_one_nearest_step_is_the_lloyd_step(implementation, problem, variance):
     X, C, _ = problem
     means, new_variance = implementation.truncated_em_step(X, C, variance, 1)
@@ -76,7 +76,7 @@ def test_variance_update_uses_the_old_cells(implementation):
 
 
 @pytest.mark.claim("truncated-free-energy-hard")
-@given(problem=problems(), variance=temperatures())
+@given(problem=problems(n_clusters=cluster_counts()), variance=temperatures())
 def test_free_energy_at_variance_J_over_D(implementation, problem, variance):
     X, C, _ = problem
     N, D = X.shape
@@ -115,7 +115,7 @@ def test_free_energy_at_variance_J_over_D_property_bites():
 
 
 @pytest.mark.claim("truncated-free-energy-monotone")
-@given(problem=problems(), variance=temperatures(), n_nearest=st.integers(1, 5))
+@given(problem=problems(n_clusters=cluster_counts(max_value=12)), variance=temperatures(), n_nearest=cluster_counts(max_value=12))
 def test_truncated_free_energy_never_decreases(implementation, problem, variance, n_nearest):
     X, C, _ = problem
     n_nearest = min(n_nearest, len(C))

@@ -102,7 +102,7 @@ def squared_distances(X, C):
 def _squared_distances(X, C):
     differences = X[:, None, :] - C[None, :, :]
     with np.errstate(over="ignore"):  # overflow is reported just below, as OverflowError
-        d = np.einsum("ikj,ikj->ik", differences, differences)  # sum_j (x_ij - c_kj)^2
+        d = np.sum(differences**2, axis=2)
     validation.validate_distances_finite(d)
     return d
 

@@ -1,11 +1,97 @@
-"""torch implementation: the names and meaning of ``kmeans_rbf.reference`` for torch tensors.
+r"""torch implementation: the names and meaning of ``kmeans_rbf.reference``, computed fast.
 
 CPU and CUDA; float64, float32, bfloat16 and float16; differentiable with autograd.
 Every function keeps the dtype and device of its input. Half-precision inputs
-(float16, bfloat16) are computed in float32 and the results rounded back: their 8- and
-11-bit significands cannot hold ``exp(-d/T)`` at low temperature or sums over many
-points. The mathematics and the numerical choices are those of the reference (see its
-module docstring); only what is specific to torch is commented here.
+(float16, bfloat16) are computed in float32 and the results rounded back once: their 8-
+and 11-bit significands cannot hold ``exp(-d/T)`` at low temperature or sums over many
+points.
+
+The NumPy reference is the readable ground truth. This module computes the same functions
+*differently*, which is what makes the cross-check between the two worth having:
+
+1. squared distances come from one matrix product on centred data, with a certified
+   repair of every decision the rounding of that product could change (below);
+2. the steps (``lloyd_step``, ``soft_step``, ``kmeans``, ``anneal``) stream over chunks of
+   points and accumulate sufficient statistics (``kmeans_rbf.streaming``): no (N, K)
+   matrix and no (N, K, D) tensor is ever formed;
+3. the entmax-1.5 and sparsemax thresholds come from a few Newton steps and an exact solve
+   on the support they identify, with the sort-based algorithm of the reference only as a
+   fallback for rows that fail the exactness check.
+
+Distances, and the error bound of the expansion
+-----------------------------------------------
+With a shift ``s`` (the centres' mean, rounded to a coarse dyadic grid: ``_shift``),
+``a_i = fl(x_i - s)``, ``b_k = fl(c_k - s)``, ``n_i = |a_i|^2``, ``m_k = |b_k|^2`` and
+``g_ik = a_i . b_k`` (one GEMM),
+
+    d_ik = |x_i - c_k|^2  is computed as  n_i + m_k - 2 g_ik.
+
+Its error, with u the unit roundoff of the working dtype and ``gamma_D = D u / (1 - D u)``
+(Higham, *Accuracy and Stability of Numerical Algorithms*, 2nd ed., §3.1: a dot product
+of length D summed in *any* order, with or without fused multiply-adds, is within
+``gamma_D sum_j |a_j b_j|`` of the exact one):
+
+* centring: ``fl(x - s) = (x - s)(1 + delta)`` with ``|delta| <= u``, so
+  ``a - b = (x - c) + e`` with ``|e| <= u' (|a| + |b|)``, ``u' = u / (1 - u)``. Then
+  ``| |x - c|^2 - |a - b|^2 | <= 2 |a - b| |e| + |e|^2 <= 4 u' (n + m) + O(u^2)``
+  (``2 p q <= p^2 + q^2`` and ``|a - b|^2 <= 2 (n + m)``);
+* the three dot products: ``|n^ - n| <= gamma_D n``, ``|m^ - m| <= gamma_D m`` and
+  ``|g^ - g| <= gamma_D sum_j |a_j b_j| <= gamma_D (n + m) / 2``; a matrix product that
+  rounds its inputs to a narrower format first (TF32 or bfloat16, when
+  ``torch.get_float32_matmul_precision()`` is not ``"highest"``) adds ``2 u_mm`` per
+  product, ``2 u_mm (n + m)`` in all;
+* the two additions of the epilogue each round a result no larger than
+  ``n + m + 2 |g| <= 2 (n + m)``: ``4 u (n + m)``.
+
+Adding up, and allowing two more roundings for a norm computed as a rounded square root
+squared, ``|d^_ik - d_ik| <= E_ik = eps (n^_i + m^_k) + a`` with
+
+    eps = ((2 D + 12) u + 2 u_mm) / (1 - (2 D + 12) u),
+
+and ``a`` a few subnormal spacings for products that underflow (``_expansion_error``).
+The bound grows with ``n + m``, not with ``d``: the expansion loses the digits that
+``|x|^2`` has beyond ``d``. Centring is what keeps that loss small: uncentred, data
+offset by ``10^6`` times its spread would lose twelve decimal digits (all of float32's);
+centred on the centres' mean, ``n_i + m_k <= 2 d_ik + 3 rho^2`` with
+``rho = max_l |c_l - s|``, whatever the offset. ``kmeans_rbf.tolerances`` allows for this
+bound where values (not decisions) are compared with the reference.
+
+Certified decisions
+-------------------
+Every decision that an error of ``E`` could flip is re-decided from exact distances:
+differences in float64 (exact for float32 and half-precision inputs; for float64 inputs
+the reference's own rounding), summed in NumPy's pairwise order, so that a re-decided
+row has *bit for bit* the reference's distances (``_exact_squared_distances``).
+
+* The nearest centre. Row i keeps the label of its smallest computed distance when no
+  other entry is within ``2 E_i`` of it (``E_i = eps (n_i + max_k m_k) + a``, the largest
+  error in the row); otherwise (a near-tie, an exact tie, or a row whose expansion
+  overflowed) it is re-decided. So ``assign``, ``lloyd_step`` and hard responsibilities
+  equal the reference's labels exactly, ties going to the lowest index, in every dtype.
+* The entmax-1.5 support. Entry k is in the support iff ``u_k > tau`` (``u = z / 2``);
+  an error ``E_i`` in the distances moves ``u_k`` by at most ``E_i / T`` and ``tau`` (a
+  convex combination of the sensitivities) by at most as much. Rows with an entry within
+  ``2 E_i / T`` of the threshold are re-decided, the logits then coming from float64
+  regrets divided by T and rounded once. This includes the one-hot boundary (a gap of
+  exactly 2T), so "exactly hard once every gap is at least 2T" holds as in the reference.
+* softmax has no decision beyond its argmax (the nearest centre); its values carry the
+  error bound above.
+
+Re-deciding costs ``O(K D)`` per re-decided row. Rows are re-decided only near a
+decision boundary, whose width is ``E`` (about ``(2D + 12) 6e-8 (n + m)`` in float32):
+a fraction of the points that is tiny unless the data are quantised (grid data; exact
+ties are re-decided, unless the expansion is exact, as it is on small integers: the
+dyadic shift keeps it so).
+
+Gradients and steps
+-------------------
+``squared_distances``, ``responsibilities``, ``objective``, ``free_energy``, ``gradient``
+and ``free_energy_gradient`` are differentiable in X and C (autograd through the
+expansion, the repairs and the maps' closed-form backwards). The steps stream without
+autograd when no input requires grad, which is the common case (a step is an update,
+not a loss). When X or C requires grad and grad mode is on, a step takes the dense
+differentiable path instead (the same maths with the (N, K) matrix formed), so that
+``soft_step(X, C, ...).sum().backward()`` works as before; it then costs O(N K) memory.
 
 Examples
 --------
@@ -19,6 +105,9 @@ tensor([0, 0, 1])
 tensor([[0.3333],
         [1.6667]])
 """
+
+import math
+from typing import NamedTuple
 
 import torch
 
@@ -102,11 +191,237 @@ def _logits_tensor(Z):
     return Z.to(_working_dtype(Z.dtype)), Z.dtype
 
 
+def _requires_grad(*tensors):
+    return torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
+
+
+# --- the distance engine: expansion, error bound, exact repair -------------------------
+
+# Memory for one block of exact (float64, (rows, K, D)) differences in a repair.
+_EXACT_BLOCK_BYTES = 16 * 2**20
+
+
+def _shift(C):
+    """The point the expansion is centred on: the centres' mean on a coarse dyadic grid.
+
+    Any shift gives the same distances in exact arithmetic; the mean of the centres keeps
+    ``n + m`` (and so the error bound) small, needs no pass over the data, and is the
+    same on every process that holds the same centres. Rounding it to a multiple of
+    ``2^(floor(log2 rho) - 4)`` (``rho`` the centres' largest distance to their mean, in
+    the max norm) leaves the bound practically unchanged but keeps ``x - s`` and the
+    products exact on quantised data (small integers), so exact ties stay exact.
+    ``C[0] + mean(C - C[0])`` avoids overflowing a sum of huge coordinates.
+    """
+    C = C.detach()
+    mean = C[0] + (C - C[0]).mean(dim=0)
+    rho = float((C - mean).abs().max())
+    if not (math.isfinite(rho) and rho > 0):
+        return C[0].clone()
+    quantum = 2.0 ** (math.floor(math.log2(rho)) - 4)
+    if quantum == 0.0:
+        return mean
+    mean64 = mean.to(torch.float64)
+    steps = mean64 / quantum
+    # A grid point is representable in the working dtype while |mean| / quantum < 2^(p-1).
+    representable = steps.abs() < 1.0 / torch.finfo(C.dtype).eps  # 2^(p-1)
+    return torch.where(representable, torch.round(steps) * quantum, mean64).to(C.dtype)
+
+
+def _matmul_unit_roundoff(dtype):
+    """Unit roundoff of the inputs of a float32 matrix product (TF32, bfloat16 or exact)."""
+    if dtype != torch.float32:
+        return 0.0
+    precision = torch.get_float32_matmul_precision()
+    return {"highest": 0.0, "high": 2.0**-11, "medium": 2.0**-8}.get(precision, 2.0**-8)
+
+
+def _expansion_error(dtype, n_features):
+    """``(eps, a)`` with ``|d^_ik - d_ik| <= eps (n^_i + m^_k) + a`` (module docstring)."""
+    info = torch.finfo(dtype)
+    u = info.eps / 2
+    k = (2 * n_features + 12) * u
+    eps = (k + 2 * _matmul_unit_roundoff(dtype)) / (1 - k)
+    subnormal_spacing = info.tiny * info.eps
+    return eps, (6 * n_features + 12) * subnormal_spacing
+
+
+def _pairwise_sum(t):
+    """Sum over the last axis in NumPy's order (``pairwise_sum`` of numpy/_core/src/umath).
+
+    Blocks of at most 128 entries are summed by eight interleaved accumulators combined as
+    ``((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))`` and then the tail; longer runs
+    are split in halves (rounded down to a multiple of 8); fewer than 8 entries are summed
+    left to right. Summing the same squares in the same order gives the reference's
+    distances bit for bit (tests/test_streaming.py checks it on the installed NumPy).
+    """
+    n = t.shape[-1]
+    if n < 8:
+        total = torch.full(t.shape[:-1], -0.0, dtype=t.dtype, device=t.device)
+        for j in range(n):
+            total = total + t[..., j]
+        return total
+    if n <= 128:
+        r = t[..., :8]
+        blocks = n - n % 8
+        for i in range(8, blocks, 8):
+            r = r + t[..., i : i + 8]
+        total = ((r[..., 0] + r[..., 1]) + (r[..., 2] + r[..., 3])) + (
+            (r[..., 4] + r[..., 5]) + (r[..., 6] + r[..., 7])
+        )
+        for j in range(blocks, n):
+            total = total + t[..., j]
+        return total
+    half = n // 2
+    half -= half % 8
+    return _pairwise_sum(t[..., :half]) + _pairwise_sum(t[..., half:])
+
+
+def _exact_squared_distances(X, C):
+    """``|x_i - c_k|^2`` from float64 differences, summed as NumPy does: (rows, K) float64.
+
+    Exact differences for inputs of at most float32 precision; for float64 inputs the
+    same roundings as the reference. Differentiable.
+    """
+    X64, C64 = X.to(torch.float64), C.to(torch.float64)
+    rows = max(1, _EXACT_BLOCK_BYTES // (8 * C.shape[0] * C.shape[1]))
+    parts = [
+        _pairwise_sum(torch.square(X64[start : start + rows, None, :] - C64[None, :, :]))
+        for start in range(0, X64.shape[0], rows)
+    ]
+    if not parts:
+        return X64.new_zeros((0, C.shape[0]))
+    return torch.cat(parts)
+
+
+def _validate_exact(exact, dtype):
+    """Exact distances beyond float64's, or the working dtype's, range are an overflow."""
+    validation.validate_distances_finite(exact)
+    validation.validate_distances_finite(exact.to(dtype))
+
+
+class _Distances(NamedTuple):
+    """Squared distances by the expansion, with the uncertain rows recomputed exactly.
+
+    ``d`` (N, K) in the working dtype holds the exact distances, rounded once, in the
+    re-decided ``rows`` (R,); ``exact`` (R, K) float64 holds them unrounded (labels and
+    regrets of those rows are taken from it); ``error`` (N,) bounds ``|d - exact|`` in
+    the other rows and is 0 in ``rows``.
+    """
+
+    d: torch.Tensor
+    rows: torch.Tensor
+    exact: torch.Tensor
+    error: torch.Tensor
+
+
+def _centred(X, C):
+    """``(a, b, n, m)``: X and C minus the shift, and their squared norms (differentiable)."""
+    shift = _shift(C)
+    A, B = X - shift, C - shift
+    return A, B, torch.sum(A * A, dim=1), torch.sum(B * B, dim=1)
+
+
+def _row_error(n, m, dtype, n_features):
+    """``E_i = eps (n_i + max_k m_k) + a``: the largest error bound in row i."""
+    eps, absolute = _expansion_error(dtype, n_features)
+    return eps * (n + m.max()) + absolute
+
+
+def _uncertain_nearest(d, error):
+    """Rows whose nearest centre the bound does not certify, and rows that did not compute.
+
+    Certified: a single entry within ``2 E_i`` of the row's smallest (the smallest itself).
+    """
+    lowest = d.min(dim=1).values
+    near = torch.sum(d <= (lowest + 2 * error)[:, None], dim=1) >= 2
+    failed = ~torch.isfinite(d).all(dim=1) | ~torch.isfinite(error)
+    return torch.nonzero(near | failed).flatten()
+
+
+def _distances(X, C):
+    """Certified squared distances of X (N, D) to C (K, D), differentiable: ``_Distances``.
+
+    Besides the re-decided rows, every row's *nearest* distance is exact (from the
+    difference to its nearest centre, O(N D)): J, and the leading term ``d_i(1)`` of every
+    objective and free energy, then carry the reference's relative accuracy rather than
+    the expansion's absolute one (a far centre does not cost the others digits).
+    """
+    A, B, n, m = _centred(X, C)
+    expansion = torch.addmm(m, A, B.T, alpha=-2) + n[:, None]
+    # Negative only by rounding: clamped, with the gradient of the unclamped value
+    # (2 (c_k - x_i) is the derivative of |x_i - c_k|^2 however it was rounded).
+    d = expansion + (torch.clamp(expansion, min=0) - expansion).detach()
+    with torch.no_grad():
+        error = _row_error(n.detach(), m.detach(), X.dtype, X.shape[1])
+        rows = _uncertain_nearest(d.detach(), error)
+    empty = torch.zeros((0,), dtype=torch.long, device=X.device)
+    plain = _Distances(d, empty, X.new_zeros((0, C.shape[0]), dtype=torch.float64), error)
+    return _with_exact_nearest(_repaired(plain, X, C, rows), X, C)
+
+
+def _with_exact_nearest(dist, X, C):
+    """``dist`` with d[i, label_i] exact (rounded once) in the rows not re-decided."""
+    with torch.no_grad():
+        labels = torch.argmin(dist.d, dim=1)
+        plain = torch.ones_like(labels, dtype=torch.bool)
+        plain[dist.rows] = False
+        rows = torch.nonzero(plain).flatten()
+    if not rows.numel():
+        return dist
+    nearest = C[labels[rows]]
+    exact = _pairwise_sum(torch.square(X[rows].to(torch.float64) - nearest.to(torch.float64)))
+    d = dist.d.index_put((rows, labels[rows]), exact.to(dist.d.dtype))
+    return dist._replace(d=d)
+
+
+def _repaired(dist, X, C, rows):
+    """``dist`` with ``rows`` (those not already exact) recomputed exactly."""
+    if rows.numel():
+        rows = rows[~torch.isin(rows, dist.rows)]
+    if not rows.numel():
+        validation.validate_distances_finite(dist.d)
+        return dist
+    exact = _exact_squared_distances(X[rows], C)
+    _validate_exact(exact, dist.d.dtype)
+    d = dist.d.index_put((rows,), exact.to(dist.d.dtype))
+    validation.validate_distances_finite(d)
+    return _Distances(
+        d,
+        torch.cat([dist.rows, rows]),
+        torch.cat([dist.exact, exact]),
+        dist.error.index_fill(0, rows, 0.0),
+    )
+
+
+def _labels(dist):
+    labels = torch.argmin(dist.d, dim=1)  # torch.argmin returns the first minimum
+    if dist.rows.numel():
+        labels[dist.rows] = torch.argmin(dist.exact, dim=1)
+    return labels
+
+
+def _squared_distances(X, C):
+    """Squared distances from differences, as the reference computes them: (N, K), differentiable.
+
+    For ``kmeans_rbf.torch_probabilistic``, which mirrors the reference's computation
+    (and its error bounds); this module's functions use the certified expansion
+    ``_distances``.
+    """
+    d = _exact_squared_distances(X, C)
+    _validate_exact(d, X.dtype)
+    return d.to(X.dtype)
+
+
 # --- distances and assignment ----------------------------------------------------------
 
 
 def squared_distances(X, C):
     """Squared Euclidean distances ``d_ik = ||x_i - c_k||^2``; see ``reference.squared_distances``.
+
+    Computed as ``|a_i|^2 + |b_k|^2 - 2 a_i . b_k`` on data and centres centred on the
+    centres' mean (one matrix product), within ``eps (|a_i|^2 + |b_k|^2)`` of the exact
+    value (module docstring); rows where two distances are within that bound of the
+    smallest (ties) are recomputed from differences, exactly as the reference does.
 
     Returns a (N, K) tensor of the input dtype. Like every function here, raises
     OverflowError where a result is finite in the working dtype but overflows the input
@@ -119,18 +434,15 @@ def squared_distances(X, C):
             [1., 1.]])
     """
     X, C, dtype = _data_and_centres(X, C)
-    return _returned(_squared_distances(X, C), dtype)
-
-
-def _squared_distances(X, C):
-    differences = X[:, None, :] - C[None, :, :]
-    d = torch.sum(differences**2, dim=2)
-    validation.validate_distances_finite(d)
-    return d
+    return _returned(_distances(X, C).d, dtype)
 
 
 def assign(X, C):
     """Index of the nearest centre of every point; ties go to the lowest index. int64, (N,).
+
+    Equal to ``reference.assign`` on the same (rounded) inputs, exactly: a point whose
+    two nearest centres are closer than the error bound of the expansion is re-decided
+    from exact distances.
 
     Examples
     --------
@@ -138,11 +450,8 @@ def assign(X, C):
     tensor([0])
     """
     X, C, _ = _data_and_centres(X, C)
-    return _assign(_squared_distances(X, C))
-
-
-def _assign(d):
-    return torch.argmin(d, dim=1)  # torch.argmin returns the first minimum
+    with torch.no_grad():
+        return _labels(_distances(X, C))
 
 
 def margins(X, C):
@@ -154,9 +463,13 @@ def margins(X, C):
     tensor([4., 0., 8.])
     """
     X, C, dtype = _data_and_centres(X, C)
+    dist = _distances(X, C)
     if C.shape[0] == 1:  # inf is the margin itself here, not an overflow
-        return _margins(_squared_distances(X, C)).to(dtype)
-    return _returned(_margins(_squared_distances(X, C)), dtype)
+        return torch.full((X.shape[0],), float("inf"), dtype=dtype, device=X.device)
+    gaps = _margins(dist.d)
+    if dist.rows.numel():
+        gaps = gaps.index_put((dist.rows,), _margins(dist.exact).to(gaps.dtype))
+    return _returned(gaps, dtype)
 
 
 def _margins(d):
@@ -185,6 +498,68 @@ def _softmax(Z):
     return torch.softmax(Z, dim=-1)
 
 
+# Newton steps on the threshold before the exact solve; rows whose support they have not
+# yet identified go to the sort-based fallback. Three steps identify the support of all
+# but a few rows in a thousand on random rows (tests/test_streaming.py, the benchmark).
+_NEWTON_STEPS = 3
+# Rows of logits processed at a time by the maps (buffers reused across blocks).
+_MAP_BLOCK_BYTES = 4 * 2**20
+
+
+class _MapBuffers:
+    """Scratch for the maps' row blocks: fresh multi-megabyte tensors cost page faults."""
+
+    def __init__(self, rows, k, dtype, device):
+        self.v = torch.empty((rows, k), dtype=dtype, device=device)
+        self.t = torch.empty((rows, k), dtype=dtype, device=device)
+        self.mask = torch.empty((rows, k), dtype=torch.bool, device=device)
+
+
+def _sparse_threshold(v, kind, t, mask):
+    """Threshold tau (b, 1) of entmax15 (``p = [v - tau]_+^2``) or sparsemax (``[v - tau]_+``).
+
+    ``v`` (b, K): rows with maximum exactly 0 (u = (z - max z)/2 for entmax15, z - max z
+    for sparsemax; -inf allowed). Solves ``sum_k p_k = 1``: ``f(tau) = sum_k [v_k - tau]_+^q
+    - 1`` (q = 2 or 1) is convex and decreasing, ``f(-1) >= 0`` (the top entry alone has
+    mass 1 at tau = -1) and the root lies in ``[-1, 0)``. Newton's method from tau = -1
+    stays left of the root (the tangent of a convex function lies below it), so the set
+    ``S = {v > tau}`` only shrinks towards the support. After ``_NEWTON_STEPS`` steps the
+    quadratic (linear) equation on S is solved exactly, as in the reference:
+
+        entmax15:  tau_S = mean_S - sqrt((1 - |S| var_S) / |S|),
+        sparsemax: tau_S = (sum_S v - 1) / |S|,
+
+    and accepted iff ``{v > tau_S} = S`` (every member above, every other entry at or
+    below). ``t`` and ``mask`` are (b, K) scratch; on return ``t = [v - tau_S]_+`` and
+    ``mask = {v > tau_S}``. Returns ``(tau_S, converged)``, converged (b,) boolean.
+    """
+    tau = torch.full_like(v[:, :1], -1.0)
+    for _ in range(_NEWTON_STEPS):
+        torch.sub(v, tau, out=t).clamp_(min=0.0)
+        mass = t.sum(dim=1, keepdim=True)
+        if kind == "entmax15":
+            squares = torch.linalg.vector_norm(t, dim=1, keepdim=True) ** 2
+            tau = tau + (squares - 1) / (2 * mass)
+        else:
+            count = torch.gt(t, 0, out=mask).sum(dim=1, keepdim=True)
+            tau = tau + (mass - 1) / count
+    torch.gt(v, tau, out=mask)
+    size = mask.sum(dim=1, keepdim=True)
+    torch.where(mask, v, v.new_zeros(()), out=t)
+    total = t.sum(dim=1, keepdim=True)
+    if kind == "entmax15":
+        mean = total / size
+        mean_of_squares = torch.sum(t.square_(), dim=1, keepdim=True) / size
+        delta = (1 - size * (mean_of_squares - mean**2)) / size
+        tau = mean - torch.sqrt(torch.clamp(delta, min=0.0))
+    else:
+        tau = (total - 1) / size
+    tau = torch.clamp(tau, min=-1.0)  # tau >= -1 exactly: the top entry alone has mass 1
+    converged = torch.gt(v, tau, out=mask).sum(dim=1, keepdim=True) == size
+    torch.sub(v, tau, out=t).clamp_(min=0.0)
+    return tau, converged[:, 0]
+
+
 def _sorted_descending(u):
     # Entries below -1 are outside the support (tau >= -1): see reference._entmax15.
     return torch.sort(torch.clamp(u, min=-1.0), dim=-1, descending=True).values
@@ -204,28 +579,79 @@ def _in_support(u, u_sorted, support_size):
     return (u >= torch.gather(u_sorted, -1, support_size - 1)) & (u > -1.0)
 
 
-def _entmax15_forward(Z):
-    u = (Z - Z.max(dim=-1, keepdim=True).values) / 2
-    u_sorted = _sorted_descending(u)
-    k = _ranks(u)
-    mean = torch.cumsum(u_sorted, dim=-1) / k
-    mean_of_squares = torch.cumsum(u_sorted**2, dim=-1) / k
-    delta = (1 - k * (mean_of_squares - mean**2)) / k
-    tau = mean - torch.sqrt(torch.clamp(delta, min=0.0))
+def _sorted_threshold(v, kind):
+    """The reference's sort-based threshold and support, for the rows Newton leaves (b, K).
+
+    Returns ``(tau (b, 1), p (b, K))``.
+    """
+    u_sorted = _sorted_descending(v)
+    k = _ranks(v)
+    if kind == "entmax15":
+        mean = torch.cumsum(u_sorted, dim=-1) / k
+        mean_of_squares = torch.cumsum(u_sorted**2, dim=-1) / k
+        delta = (1 - k * (mean_of_squares - mean**2)) / k
+        tau = mean - torch.sqrt(torch.clamp(delta, min=0.0))
+    else:
+        tau = (torch.cumsum(u_sorted, dim=-1) - 1) / k
     support_size = _leading_run(tau < u_sorted)
     tau_star = torch.gather(tau, -1, support_size - 1)
-    p = torch.clamp(u - tau_star, min=0.0) ** 2
-    return torch.where(_in_support(u, u_sorted, support_size), p, torch.zeros_like(p))
+    p = torch.clamp(v - tau_star, min=0.0)
+    if kind == "entmax15":
+        p = p**2
+    return tau_star, torch.where(_in_support(v, u_sorted, support_size), p, torch.zeros_like(p))
+
+
+def _sparse_rows(Z, out, kind, buffers):
+    """entmax15 or sparsemax of the rows of Z (b, K) into ``out``; returns tau (b, 1).
+
+    ``tau`` is in the units of ``v``: u = (z - max z)/2 for entmax15, z - max z for
+    sparsemax. Exactly 0 outside the support, exactly one-hot when the gap is large.
+    """
+    b = Z.shape[0]
+    v, t, mask = buffers.v[:b], buffers.t[:b], buffers.mask[:b]
+    # -inf and spreads beyond the float range give -inf here: weight 0, as meant.
+    torch.sub(Z, Z.amax(dim=1, keepdim=True), out=v)
+    if kind == "entmax15":
+        v.mul_(0.5)
+    tau, converged = _sparse_threshold(v, kind, t, mask)
+    if kind == "entmax15":
+        t.square_()
+    out.copy_(t)
+    left = torch.nonzero(~converged).flatten()
+    if left.numel():
+        tau_left, p_left = _sorted_threshold(v[left], kind)
+        tau = tau.index_put((left,), tau_left)
+        out.index_copy_(0, left, p_left)
+    return tau
+
+
+def _map_rows(k, dtype):
+    """Rows per block for the maps: the scratch of one block fits ``_MAP_BLOCK_BYTES``."""
+    itemsize = torch.finfo(dtype).bits // 8
+    return max(1, _MAP_BLOCK_BYTES // (k * (2 * itemsize + 1)))
+
+
+def _sparse_forward(Z, kind, with_threshold=False):
+    """entmax15 or sparsemax along the last axis of Z (any shape), by row blocks."""
+    shape = Z.shape
+    rows = Z.reshape(-1, shape[-1])
+    out = torch.empty_like(rows)
+    taus = torch.empty((rows.shape[0], 1), dtype=Z.dtype, device=Z.device)
+    block = min(_map_rows(shape[-1], Z.dtype), max(rows.shape[0], 1))
+    buffers = _MapBuffers(block, shape[-1], Z.dtype, Z.device)
+    for start in range(0, rows.shape[0], block):
+        stop = start + block
+        taus[start:stop] = _sparse_rows(rows[start:stop], out[start:stop], kind, buffers)
+    out = out.reshape(shape)
+    return (out, taus.reshape(*shape[:-1], 1)) if with_threshold else out
+
+
+def _entmax15_forward(Z):
+    return _sparse_forward(Z.detach(), "entmax15")
 
 
 def _sparsemax_forward(Z):
-    u = Z - Z.max(dim=-1, keepdim=True).values
-    u_sorted = _sorted_descending(u)
-    tau = (torch.cumsum(u_sorted, dim=-1) - 1) / _ranks(u)
-    support_size = _leading_run(tau < u_sorted)
-    tau_star = torch.gather(tau, -1, support_size - 1)
-    p = torch.clamp(u - tau_star, min=0.0)
-    return torch.where(_in_support(u, u_sorted, support_size), p, torch.zeros_like(p))
+    return _sparse_forward(Z.detach(), "sparsemax")
 
 
 def _simplex_backward(s, grad):
@@ -254,18 +680,23 @@ class _SupportSqrt(torch.autograd.Function):
 
 
 class _Entmax15(torch.autograd.Function):
-    """1.5-entmax with its closed-form backward: J = diag(s) - s s^T / sum s, s = sqrt(p)."""
+    """1.5-entmax with its closed-form backward: J = diag(s) - s s^T / sum s, s = sqrt(p).
+
+    ``apply(Z, p)`` with ``p`` the already computed forward (or None to compute it).
+    """
 
     @staticmethod
-    def forward(ctx, Z):
-        p = _entmax15_forward(Z)
+    def forward(ctx, Z, p=None):
+        # A copy of a given p: the saved tensor must be this Function's output, or double
+        # backward would not see its dependence on Z.
+        p = _entmax15_forward(Z) if p is None else p.clone()
         ctx.save_for_backward(p)
         return p
 
     @staticmethod
     def backward(ctx, grad):
         (p,) = ctx.saved_tensors
-        return _simplex_backward(_SupportSqrt.apply(p), grad)
+        return _simplex_backward(_SupportSqrt.apply(p), grad), None
 
 
 class _Sparsemax(torch.autograd.Function):
@@ -283,14 +714,20 @@ class _Sparsemax(torch.autograd.Function):
         return _simplex_backward((p > 0).to(grad.dtype), grad)
 
 
-def _entmax15(Z):
-    return _Entmax15.apply(Z)
+def _entmax15(Z, p=None):
+    return _Entmax15.apply(Z, p)
 
 
 def entmax15(Z):
-    """1.5-entmax of every row (last axis), exact, with a closed-form backward.
+    r"""1.5-entmax of every row (last axis), exact, with a closed-form backward.
 
-    See ``reference.entmax15`` for the maths.
+    ``entmax15(z) = argmax_{p in simplex} p . z + (4/3)(1 - sum_k p_k^{3/2})``, i.e.
+    ``p_k = [z_k/2 - tau]_+^2`` with tau fixed by ``sum_k p_k = 1`` (see
+    ``reference.entmax15``). tau comes from a few Newton steps from the left and an exact
+    solve on the support they identify, checked; rows that fail the check (rare) use the
+    reference's sort-based algorithm. No full sort otherwise. The backward is the closed
+    form ``J g = s * g - s (s . g) / sum s``, ``s = sqrt(p)``. Exactly 0 off the support,
+    exactly one-hot once the gap between the two largest entries is at least 2.
 
     Examples
     --------
@@ -304,6 +741,9 @@ def entmax15(Z):
 def sparsemax(Z):
     """Sparsemax (2-entmax) of every row; see ``reference.sparsemax``.
 
+    The threshold as for ``entmax15`` (Newton's method is finite here: f is piecewise
+    linear). Closed-form backward ``J g = m * g - m (m . g) / |S|``, m the support.
+
     Examples
     --------
     >>> sparsemax(torch.tensor([0.0, -0.5, -3.0]))
@@ -311,9 +751,6 @@ def sparsemax(Z):
     """
     Z, dtype = _logits_tensor(Z)
     return _returned(_Sparsemax.apply(Z), dtype)
-
-
-_MAPS = {"softmax": _softmax, "entmax15": _entmax15}
 
 
 # --- responsibilities, objectives, free energy -----------------------------------------
@@ -329,8 +766,51 @@ def _logits(d, temperature):
     return -_regret(d) / temperature
 
 
+def _certified_logits(dist, temperature):
+    """Logits ``-regret / T``; re-decided rows from their float64 regrets, rounded once."""
+    z = _logits(dist.d, temperature)
+    if dist.rows.numel():
+        z = z.index_put((dist.rows,), _logits(dist.exact, temperature).to(z.dtype))
+    return z
+
+
+def _uncertain_support(z, tau, slack, exact_rows):
+    """Rows with an entry within ``slack`` (per row) of the entmax15 threshold, not yet exact."""
+    u = (z - z.amax(dim=1, keepdim=True)) / 2
+    closeness = torch.abs(u - tau).amin(dim=1)
+    uncertain = closeness <= slack
+    uncertain[exact_rows] = False
+    return torch.nonzero(uncertain).flatten()
+
+
+def _soft(dist, X, C, temperature, kind):
+    """``(dist, r)``: responsibilities of a soft kind, with entmax15 supports certified."""
+    z = _certified_logits(dist, temperature)
+    if kind == "softmax":
+        return dist, _softmax(z)
+    with torch.no_grad():
+        p, tau = _sparse_forward(z.detach(), "entmax15", with_threshold=True)
+        # u moves by E/T at most, and so does tau; plus the rounding of z itself.
+        slack = 2 * dist.error / temperature + 8 * torch.finfo(z.dtype).eps
+        rows = _uncertain_support(z.detach(), tau, slack, dist.rows)
+    if rows.numel():
+        dist = _repaired(dist, X, C, rows)
+        z = _certified_logits(dist, temperature)
+        with torch.no_grad():
+            p = p.index_put((rows,), _sparse_forward(z[rows].detach(), "entmax15"))
+    return dist, _entmax15(z, p)
+
+
+def _responsibilities_of(dist, X, C, temperature, kind):
+    if kind == "hard":
+        return dist, torch.nn.functional.one_hot(_labels(dist), dist.d.shape[1]).to(dist.d.dtype)
+    return _soft(dist, X, C, temperature, kind)
+
+
 def responsibilities(X, C, temperature=None, kind="hard"):
     """Responsibilities ``r_ik = map(-d_i / T)_k``, (N, K); see ``reference.responsibilities``.
+
+    Labels (hard) and entmax15 supports are certified exact (module docstring).
 
     Examples
     --------
@@ -342,13 +822,21 @@ def responsibilities(X, C, temperature=None, kind="hard"):
     temperature = validation.validate_temperature(temperature, kind)
     X, C, dtype = _data_and_centres(X, C)
     _validate_representable(temperature, dtype)
-    return _returned(_responsibilities(_squared_distances(X, C), temperature, kind), dtype)
+    _, r = _responsibilities_of(_distances(X, C), X, C, temperature, kind)
+    return _returned(r, dtype)
 
 
-def _responsibilities(d, temperature, kind):
-    if kind == "hard":
-        return torch.nn.functional.one_hot(_assign(d), d.shape[1]).to(d.dtype)
-    return _MAPS[kind](_logits(d, temperature))
+def _dense_objective(X, C, temperature, kind):
+    dist, r = _responsibilities_of(_distances(X, C), X, C, temperature, kind)
+    return _objective(dist.d, r)
+
+
+def _layer(X, C, temperature, kind, loss):
+    """``(r, loss)`` for ``kmeans_rbf.nn.RBFClustering``: one certified distance matrix."""
+    dist, r = _responsibilities_of(_distances(X, C), X, C, temperature, kind)
+    if loss == "objective":
+        return r, _objective(dist.d, r)
+    return r, _free_energy_of(dist, X, C, temperature, kind)
 
 
 def objective(X, C, temperature=None, kind="hard"):
@@ -366,8 +854,7 @@ def objective(X, C, temperature=None, kind="hard"):
     temperature = validation.validate_temperature(temperature, kind)
     X, C, dtype = _data_and_centres(X, C)
     _validate_representable(temperature, dtype)
-    d = _squared_distances(X, C)
-    return _returned(_objective(d, _responsibilities(d, temperature, kind)), dtype)
+    return _returned(_dense_objective(X, C, temperature, kind), dtype)
 
 
 def _objective(d, r):
@@ -390,20 +877,24 @@ def free_energy(X, C, temperature=None, kind="softmax"):
     temperature = validation.validate_temperature(temperature, kind)
     X, C, dtype = _data_and_centres(X, C)
     _validate_representable(temperature, dtype)
-    return _returned(_free_energy(_squared_distances(X, C), temperature, kind), dtype)
+    return _returned(_dense_free_energy(X, C, temperature, kind), dtype)
 
 
-def _free_energy(d, temperature, kind):
-    nearest = d.min(dim=1).values
+def _dense_free_energy(X, C, temperature, kind):
+    return _free_energy_of(_distances(X, C), X, C, temperature, kind)
+
+
+def _free_energy_of(dist, X, C, temperature, kind):
     if kind == "hard":
-        return torch.mean(nearest)
+        return torch.mean(dist.d.min(dim=1).values)
     if kind == "softmax":
-        log_partition = torch.logsumexp(_logits(d, temperature), dim=1)
+        nearest = dist.d.min(dim=1).values
+        log_partition = torch.logsumexp(_certified_logits(dist, temperature), dim=1)
         # _logits detached the row minimum, so it is detached here too: the two
         # dependencies on it cancel exactly (sum_k r_k = 1).
         return torch.mean(nearest.detach() - temperature * log_partition)
-    r = _entmax15(_logits(d, temperature))
-    return torch.mean(torch.sum(r * d, dim=1) - temperature * _tsallis15_entropy(r))
+    dist, r = _soft(dist, X, C, temperature, kind)
+    return torch.mean(torch.sum(r * dist.d, dim=1) - temperature * _tsallis15_entropy(r))
 
 
 # --- gradients -------------------------------------------------------------------------
@@ -431,12 +922,7 @@ def gradient(X, C, temperature=None, kind="hard"):
     temperature = validation.validate_temperature(temperature, kind)
     X, C, dtype = _data_and_centres(X, C)
     _validate_representable(temperature, dtype)
-
-    def objective_of_centres(X, C):
-        d = _squared_distances(X, C)
-        return _objective(d, _responsibilities(d, temperature, kind))
-
-    return _autograd_gradient(objective_of_centres, X, C, dtype)
+    return _autograd_gradient(lambda X, C: _dense_objective(X, C, temperature, kind), X, C, dtype)
 
 
 def free_energy_gradient(X, C, temperature=None, kind="softmax"):
@@ -455,11 +941,7 @@ def free_energy_gradient(X, C, temperature=None, kind="softmax"):
     temperature = validation.validate_temperature(temperature, kind)
     X, C, dtype = _data_and_centres(X, C)
     _validate_representable(temperature, dtype)
-
-    def free_energy_of_centres(X, C):
-        return _free_energy(_squared_distances(X, C), temperature, kind)
-
-    return _autograd_gradient(free_energy_of_centres, X, C, dtype)
+    return _autograd_gradient(lambda X, C: _dense_free_energy(X, C, temperature, kind), X, C, dtype)
 
 
 # --- updates ---------------------------------------------------------------------------
@@ -473,8 +955,34 @@ def _weighted_means(X, C, weights):
     return torch.where(empty[:, None], C, means)
 
 
+def _step(X, C, temperature, kind):
+    """One Lloyd (kind='hard') or soft step: streamed, or dense when grad is required."""
+    if _requires_grad(X, C):
+        return _dense_step(X, C, temperature, kind)
+    from . import streaming
+
+    return streaming.step(X, C, temperature, kind)
+
+
+def _dense_step(X, C, temperature, kind):
+    """The step with the (N, K) matrix formed, differentiable in X and C."""
+    dist = _distances(X, C)
+    if kind == "hard":
+        return _weighted_means(X, C, _responsibilities_of(dist, X, C, None, "hard")[1])
+    if kind == "softmax":
+        d = dist.d
+        if dist.rows.numel():  # exact regrets of re-decided rows, as in _certified_logits
+            d = d.index_put((dist.rows,), (dist.exact - dist.exact.min(dim=1, keepdim=True).values).to(d.dtype))
+        return _weighted_means(X, C, _softmax_column_weights(d, temperature))
+    dist, r = _soft(dist, X, C, temperature, kind)
+    return _weighted_means(X, C, r)
+
+
 def lloyd_step(X, C):
     """One Lloyd step; an empty cell keeps its centre. See ``reference.lloyd_step``.
+
+    Streams over chunks of points (``kmeans_rbf.streaming``) with certified labels; when
+    X or C requires grad (and grad mode is on) the dense differentiable path is taken.
 
     Examples
     --------
@@ -483,16 +991,20 @@ def lloyd_step(X, C):
             [2.0000]])
     """
     X, C, dtype = _data_and_centres(X, C)
-    return _returned(_lloyd_step(X, C), dtype)
+    return _returned(_step(X, C, None, "hard"), dtype)
 
 
 def _lloyd_step(X, C):
-    d = _squared_distances(X, C)
-    return _weighted_means(X, C, _responsibilities(d, None, "hard"))
+    return _step(X, C, None, "hard")
 
 
 def soft_step(X, C, temperature=None, kind="softmax"):
     """One soft step ``c_k <- sum_i r_ik x_i / n_k``; see ``reference.soft_step``.
+
+    Streams over chunks of points (``kmeans_rbf.streaming``); softmax keeps the
+    reference's per-centre log-domain rescaling (exact where every ``r_ik`` underflows)
+    as a running minimum of the regret per centre. When X or C requires grad (and grad
+    mode is on) the dense differentiable path is taken.
 
     Examples
     --------
@@ -506,14 +1018,11 @@ def soft_step(X, C, temperature=None, kind="softmax"):
     temperature = validation.validate_temperature(temperature, kind)
     X, C, dtype = _data_and_centres(X, C)
     _validate_representable(temperature, dtype)
-    return _returned(_soft_step(X, C, temperature, kind), dtype)
+    return _returned(_step(X, C, temperature, kind), dtype)
 
 
 def _soft_step(X, C, temperature, kind):
-    d = _squared_distances(X, C)
-    if kind == "softmax":
-        return _weighted_means(X, C, _softmax_column_weights(d, temperature))
-    return _weighted_means(X, C, _responsibilities(d, temperature, kind))
+    return _step(X, C, temperature, kind)
 
 
 def _softmax_column_weights(d, temperature):
@@ -536,7 +1045,7 @@ def kmeans(X, C0, n_iter):
     """
     X, C, dtype = _data_and_centres(X, C0, "C0")
     for _ in range(validation.validate_count(n_iter, "n_iter")):
-        C = _lloyd_step(X, C)
+        C = _step(X, C, None, "hard")
     return _returned(C, dtype)
 
 
@@ -560,6 +1069,6 @@ def anneal(X, C0, temperatures, kind="softmax", steps_per_temperature=1):
     trajectory = [C]
     for temperature in temperatures:
         for _ in range(steps):
-            C = _soft_step(X, C, temperature, kind)
+            C = _step(X, C, temperature, kind)
             trajectory.append(C)
     return _returned(torch.stack(trajectory), dtype)

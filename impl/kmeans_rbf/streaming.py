@@ -1,0 +1,620 @@
+r"""Sufficient statistics of the Lloyd and soft steps, streamed over chunks of points.
+
+One step of every kind is the M-step ``c_k <- sum_i r_ik x_i / sum_i r_ik`` of
+responsibilities computed from the current centres (``kmeans_rbf.torch`` for the maths
+and the certified distances). It needs, per centre, only
+
+* ``sums_k   = sum_i w_ik (x_i - s)``  (K, D), ``s`` a shift (the frame of the sums),
+* ``masses_k = sum_i w_ik``            (K,),
+
+with ``w_ik = r_ik exp(offsets_k / T)`` (``offsets = 0`` except for softmax, below), and,
+to monitor a fit, the free energy ``energy = sum_i F_i`` (``F_i = min_k d_ik`` for
+kind='hard', the K-Means objective; ``d_i(1) - T log sum_k exp(-(d_ik - d_i(1))/T)`` for
+softmax; ``sum_k r_ik d_ik - T (4/3)(1 - sum_k r_ik^{3/2})`` for entmax15). These are
+sums over points: a chunk, a shard on another process, or a file read piece by piece
+contributes its own, and ``combine`` adds them. No (N, K) matrix and no (N, K, D) tensor
+is formed: the points are processed ``chunk_rows`` at a time, with the (chunk, K)
+buffers reused across chunks (a fresh multi-megabyte tensor costs page faults).
+
+softmax and underflow. At a low temperature every ``r_ik`` of a centre that is nobody's
+nearest underflows to 0; the reference still moves it, to the points of least regret,
+by rescaling each centre's weights in the log domain (``_softmax_column_weights``). The
+streamed equivalent keeps, per centre, the least regret seen so far,
+``offsets_k = min_i (d_ik - d_i(1))``, and the weights relative to it,
+``w_ik = exp(-(d_ik - d_i(1) - offsets_k)/T - log Z_i)`` (at most 1, at least 1/K at the
+minimising point): an online, running-maximum log-sum-exp per centre. Merging two
+statistics rescales the one with the larger offset by ``exp(-(its offset - min)/T)``.
+Where a centre's largest weight is not small (the common case: it is some point's
+nearest), the offset is 0 and ``w = r`` exactly.
+
+The API (for ``kmeans_rbf.distributed``, an out-of-core fit, or any loop of your own)
+-----------------------------------------------------------------------------------
+``sufficient_statistics(X, C, temperature, kind, shift=s)``
+    The statistics of the points X (any number of rows, streamed in chunks) for centres
+    C; a ``Statistics`` of float64 tensors on C's device.
+``combine(a, b, temperature)``
+    The statistics of the union (associative and commutative).
+``aligned(stats, offsets, temperature)``
+    The same statistics expressed at given (smaller) offsets: after an all-reduce of the
+    offsets with MIN, every process aligns, and sums, masses and energy all-reduce with SUM.
+``centres(stats, C, shift)``
+    The new centres ``s + sums / masses``; a centre without mass keeps its place.
+``default_shift(C)``
+    The frame every process derives from the same centres: 0, or their mean when they
+    lie far from the origin.
+
+One step over shards, with ``torch.distributed`` (every process holds the same C)::
+
+    s = streaming.default_shift(C)
+    stats = streaming.sufficient_statistics(X_local, C, T, kind, shift=s)
+    offsets = stats.offsets.clone()
+    dist.all_reduce(offsets, op=dist.ReduceOp.MIN)
+    stats = streaming.aligned(stats, offsets, T)
+    for t in (stats.sums, stats.masses, stats.energy, stats.n_points):
+        dist.all_reduce(t)                             # SUM
+    C = streaming.centres(stats, C, s)
+    free_energy = stats.energy / stats.n_points        # of the centres before the step
+
+Out of core: pass a memory-mapped array (``torch.from_numpy(np.load(path,
+mmap_mode="r"))``); chunks are read as they are processed. Or call
+``sufficient_statistics`` on pieces and ``combine`` them.
+
+Guarantees: labels (kind='hard') and entmax15 supports are certified exact as in
+``kmeans_rbf.torch`` (a re-decided point uses exact float64 distances); the statistics
+are accumulated in float64 whatever the working dtype; a chunk with NaN or inf raises
+ValueError (checked from the squared norms the chunk computes anyway, not by a separate
+pass), distances beyond the range of float64 or of the working dtype raise OverflowError.
+No autograd (``torch.no_grad``): a differentiable step is ``kmeans_rbf.torch.soft_step``
+with inputs that require grad.
+
+Chunk size and memory. ``chunk_rows`` gives the rows per chunk for a memory ``budget``
+(default ``DEFAULT_BUDGET``, 32 MiB): the chunk's buffers (three (rows, K) matrices in
+the working dtype, one boolean one, the centred rows and their float64 copy) fit in it.
+That is all a step allocates beyond the data and O(K D) statistics: a soft step at
+N = 2,000,000, K = 256, D = 32 in float32 allocates about 32 MiB, where the (N, K) matrix
+alone would be 2 GiB (benchmarks/README.md; tests/test_streaming.py counts it).
+
+torch.compile. The chunk kernels are plain tensor code; ``use_compile(True)`` (or the
+environment variable ``KMEANS_RBF_COMPILE=1``) compiles them with ``torch.compile``.
+The first call of each kind, dtype and shape compiles for 25-40 s on a two-core
+machine; afterwards a step runs in 60-90 % of the eager time (benchmarks/README.md has the
+measured ratios). Compile when you will run steps on large data for minutes (e.g.
+``kmeans`` or ``anneal`` on a million points for hundreds of steps); never for a few
+steps, small data, or tests. Off by default.
+
+Examples
+--------
+>>> import torch
+>>> from kmeans_rbf import streaming
+>>> X = torch.tensor([[0.0], [1.0], [9.0], [10.0]], dtype=torch.float64)
+>>> C = torch.tensor([[0.0], [10.0]], dtype=torch.float64)
+>>> s = streaming.default_shift(C)
+>>> a = streaming.sufficient_statistics(X[:2], C, shift=s)
+>>> b = streaming.sufficient_statistics(X[2:], C, shift=s)
+>>> both = streaming.combine(a, b)
+>>> both.masses, both.energy / both.n_points   # two points per cell, J = (0 + 1 + 1 + 0)/4
+(tensor([2., 2.], dtype=torch.float64), tensor(0.5000, dtype=torch.float64))
+>>> streaming.centres(both, C, s)
+tensor([[0.5000],
+        [9.5000]], dtype=torch.float64)
+"""
+
+import contextlib
+import os
+import threading
+from typing import NamedTuple
+
+import torch
+
+from . import _validation as validation
+from . import torch as krbf_torch
+from .kinds import KINDS
+
+__all__ = [
+    "Statistics",
+    "DEFAULT_BUDGET",
+    "sufficient_statistics",
+    "combine",
+    "aligned",
+    "centres",
+    "default_shift",
+    "chunk_rows",
+    "use_compile",
+]
+
+DEFAULT_BUDGET = 32 * 2**20
+
+# A softmax column whose largest weight exp(-least regret / T) is below this is rescaled
+# in the log domain; above it, weights below the smallest normal number are at most
+# 2^-66 (float32) or 2^-522 (float64) of the column's largest: negligible.
+_RESCALE_BELOW = {torch.float32: 2.0**-60, torch.float64: 2.0**-500}
+
+
+class Statistics(NamedTuple):
+    """Sufficient statistics of a step over some points (all float64, on C's device).
+
+    Attributes
+    ----------
+    sums : Tensor, shape (K, D)
+        ``sum_i w_ik (x_i - shift)``.
+    masses : Tensor, shape (K,)
+        ``sum_i w_ik``.
+    offsets : Tensor, shape (K,)
+        ``w_ik = r_ik exp(offsets_k / T)``: 0 for kind='hard' and entmax15, and for
+        softmax centres with ordinary weights; the least regret of the centre (a
+        distance, >= 0) where its weights are rescaled; inf with no points at all.
+    energy : Tensor, shape ()
+        ``sum_i F_i``, the free energy summed over the points (J for kind='hard').
+    n_points : Tensor, shape (), int64
+        The number of points.
+    """
+
+    sums: torch.Tensor
+    masses: torch.Tensor
+    offsets: torch.Tensor
+    energy: torch.Tensor
+    n_points: torch.Tensor
+
+
+def default_shift(C):
+    """The frame of the sums: 0, or the centres' mean when they lie far from the origin.
+
+    Summing ``x - s`` rather than ``x`` keeps the digits that an offset far beyond the
+    spread of the data would cost (float32 sums of points at 10^6 with spread 1 keep no
+    digit of the spread otherwise). Near the origin (``|mean|`` within 16 times the
+    centres' spread, max norm) the frame is 0 and the sums are those of the reference.
+    A function of C alone, so every process holding the same centres derives the same.
+    (The distances are centred on the centres' mean in any case: ``kmeans_rbf.torch``.)
+
+    Examples
+    --------
+    >>> default_shift(torch.tensor([[0.0], [2.0], [7.0]]))
+    tensor([0.])
+    >>> default_shift(torch.tensor([[1000.0], [1002.0], [1007.0]]))
+    tensor([1003.])
+    """
+    centre = krbf_torch._shift(C)
+    spread = (C - centre).abs().max()
+    if bool(spread > 0) and bool(centre.abs().max() > 16 * spread):
+        return centre
+    return torch.zeros_like(centre)
+
+
+def _empty(n_clusters, n_features, device):
+    zeros = dict(dtype=torch.float64, device=device)
+    return Statistics(
+        torch.zeros((n_clusters, n_features), **zeros),
+        torch.zeros((n_clusters,), **zeros),
+        torch.full((n_clusters,), float("inf"), **zeros),
+        torch.zeros((), **zeros),
+        torch.zeros((), dtype=torch.int64, device=device),
+    )
+
+
+def aligned(stats, offsets, temperature=None):
+    """``stats`` with weights relative to ``offsets`` (each <= its own): ``exp(-(o - offsets)/T)``.
+
+    The identity for kind='hard' and entmax15 (offsets 0). Used after an all-reduce of
+    the offsets with MIN, so that every process's sums can then be added.
+
+    Examples
+    --------
+    >>> one = Statistics(torch.ones(1, 1), torch.ones(1), torch.tensor([2.0]), torch.tensor(0.0), torch.tensor(1))
+    >>> aligned(one, torch.tensor([1.0]), temperature=1.0).masses   # exp(-(2 - 1)/1)
+    tensor([0.3679])
+    """
+    # An infinite offset marks a statistic without points: its sums are 0 already.
+    moved = (stats.offsets != offsets) & torch.isfinite(stats.offsets)
+    if not bool(moved.any()):
+        return stats._replace(offsets=offsets)
+    factor = torch.where(moved, torch.exp(-(stats.offsets - offsets) / temperature), 1.0)
+    return stats._replace(sums=stats.sums * factor[:, None], masses=stats.masses * factor, offsets=offsets)
+
+
+def combine(a, b, temperature=None):
+    """The statistics of the points of ``a`` and of ``b`` together.
+
+    Examples
+    --------
+    >>> one = Statistics(torch.ones(1, 1), torch.ones(1), torch.zeros(1), torch.tensor(3.0), torch.tensor(1))
+    >>> combine(one, one).sums, combine(one, one).n_points
+    (tensor([[2.]]), tensor(2))
+    """
+    offsets = torch.minimum(a.offsets, b.offsets)
+    a, b = aligned(a, offsets, temperature), aligned(b, offsets, temperature)
+    return Statistics(
+        a.sums + b.sums, a.masses + b.masses, offsets, a.energy + b.energy, a.n_points + b.n_points
+    )
+
+
+def centres(stats, C, shift):
+    """The step's centres ``shift + sums / masses`` (K, D) in C's dtype; massless centres keep C.
+
+    Examples
+    --------
+    >>> stats = Statistics(torch.tensor([[2.0], [0.0]]), torch.tensor([4.0, 0.0]),
+    ...                    torch.zeros(2), torch.tensor(0.0), torch.tensor(4))
+    >>> centres(stats, torch.tensor([[0.0], [7.0]]), torch.tensor([1.0]))
+    tensor([[1.5000],
+            [7.0000]])
+    """
+    empty = stats.masses <= 0
+    means = shift.to(torch.float64) + stats.sums / torch.where(empty, 1.0, stats.masses)[:, None]
+    return torch.where(empty[:, None], C, means.to(C.dtype))
+
+
+def _bytes_per_row(n_clusters, n_features, dtype):
+    itemsize = torch.finfo(dtype).bits // 8
+    return itemsize * (3 * n_clusters + 3 * n_features) + n_clusters + 8 * n_features + 64
+
+
+def chunk_rows(n_clusters, n_features, dtype=torch.float32, budget=None):
+    """Rows per chunk so that one chunk's buffers fit in ``budget`` bytes (at least 1).
+
+    Examples
+    --------
+    >>> chunk_rows(64, 32, torch.float32, budget=2**20)
+    682
+    """
+    budget = DEFAULT_BUDGET if budget is None else budget
+    return max(1, int(budget) // _bytes_per_row(n_clusters, n_features, dtype))
+
+
+class _Workspace:
+    """The (rows, K) and (rows, D) buffers of one chunk, reused from chunk to chunk."""
+
+    def __init__(self, rows, n_clusters, n_features, dtype, device):
+        like = dict(dtype=dtype, device=device)
+        self.key = (rows, n_clusters, n_features, dtype, torch.device(device))
+        self.A = torch.empty((rows, n_features), **like)
+        self.A2 = torch.empty((rows, n_features), **like)
+        self.Y = torch.empty((rows, n_features), **like)
+        self.Y64 = torch.empty((rows, n_features), dtype=torch.float64, device=device)
+        self.S = torch.empty((rows, n_clusters), **like)
+        self.W = torch.empty((rows, n_clusters), **like)
+        self.t = torch.empty((rows, n_clusters), **like)
+        self.mask = torch.empty((rows, n_clusters), dtype=torch.bool, device=device)
+        self.smin = torch.empty((rows,), **like)
+        self.labels = torch.empty((rows,), dtype=torch.long, device=device)
+
+
+# One cached workspace: steps in a loop (kmeans, anneal, a distributed fit) reuse it.
+_cache = {"workspace": None}
+_cache_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _workspace(rows, n_clusters, n_features, dtype, device):
+    key = (rows, n_clusters, n_features, dtype, torch.device(device))
+    if not _cache_lock.acquire(blocking=False):  # another thread holds it: a private one
+        yield _Workspace(rows, n_clusters, n_features, dtype, device)
+        return
+    try:
+        workspace = _cache["workspace"]
+        if workspace is None or workspace.key != key:
+            _cache["workspace"] = None  # release the old buffers before allocating
+            workspace = _cache["workspace"] = _Workspace(rows, n_clusters, n_features, dtype, device)
+        yield workspace
+    finally:
+        _cache_lock.release()
+
+
+# --- the chunk kernels ---------------------------------------------------------------
+
+
+class _Frame(NamedTuple):
+    """What every chunk needs of the centres: computed once per step."""
+
+    C: torch.Tensor  # (K, D) working dtype
+    centre: torch.Tensor  # (D,) the expansion's shift (torch._shift)
+    B: torch.Tensor  # (K, D) C - centre
+    m: torch.Tensor  # (K,) |B_k|^2
+    m_max: float
+    eps: float
+    absolute: float
+    origin: torch.Tensor  # (D,) the frame of the sums
+    origin_is_zero: bool
+    origin_is_centre: bool
+    temperature: float
+    kind: str
+
+
+def _frame(C, origin, temperature, kind):
+    centre = krbf_torch._shift(C)
+    B = C - centre
+    m = torch.sum(B * B, dim=1)
+    eps, absolute = krbf_torch._expansion_error(C.dtype, C.shape[1])
+    return _Frame(
+        C, centre, B, m, float(m.max()), eps, absolute, origin,
+        bool((origin == 0).all()), bool((origin == centre).all()), temperature, kind,
+    )
+
+
+def _scores(x, frame, ws):
+    """Centred chunk, squared norms, scores ``m_k - 2 a_i . b_k``, nearest and uncertain rows.
+
+    ``d^_ik = n_i + scores_ik``; a row is uncertain when another score is within
+    ``2 E_i`` of its smallest (torch module docstring) or something did not compute.
+    """
+    b = x.shape[0]
+    A = torch.sub(x, frame.centre, out=ws.A[:b])
+    n = torch.linalg.vector_norm(A, dim=1) ** 2
+    S = torch.addmm(frame.m, A, frame.B.T, alpha=-2, out=ws.S[:b])
+    smin, labels = torch.min(S, dim=1, out=(ws.smin[:b], ws.labels[:b]))
+    error = frame.eps * (n + frame.m_max) + frame.absolute
+    count = torch.le(S, (smin + 2 * error)[:, None], out=ws.mask[:b]).sum(dim=1)
+    uncertain = (count >= 2) | ~torch.isfinite(n) | ~torch.isfinite(smin)
+    return A, n, S, smin, labels, error, uncertain
+
+
+def _relative(x, A, frame, ws):
+    """The chunk's rows relative to the origin of the sums (finite wherever no distance overflows)."""
+    if frame.origin_is_zero:
+        return x
+    if frame.origin_is_centre:
+        return A
+    return torch.sub(x, frame.origin, out=ws.Y[: x.shape[0]])
+
+
+class _Exact(NamedTuple):
+    """Re-decided rows of a chunk: their indices and exact (float64) distances."""
+
+    rows: torch.Tensor
+    d: torch.Tensor
+
+    @property
+    def nearest(self):
+        return self.d.min(dim=1)
+
+
+def _exact_rows(x, frame, uncertain):
+    rows = torch.nonzero(uncertain).flatten()
+    if not rows.numel():
+        return None
+    points = x[rows]
+    if not bool(torch.isfinite(points).all()):
+        validation.validate_finite(x, "X")
+    d = krbf_torch._exact_squared_distances(points, frame.C)
+    krbf_torch._validate_exact(d, x.dtype)
+    return _Exact(rows, d)
+
+
+def _joined(exact, more):
+    if exact is None:
+        return more
+    return _Exact(torch.cat([exact.rows, more.rows]), torch.cat([exact.d, more.d]))
+
+
+def _nearest_distances(n, smin, exact):
+    """``d_i(1)`` per row in float64: ``n + smin``, exact in re-decided rows."""
+    nearest = (n + smin).to(torch.float64)
+    if exact is not None:
+        nearest[exact.rows] = exact.nearest.values
+    return nearest
+
+
+def _one_hot_sums(Y, labels, ws, n_clusters):
+    """``(sums, masses)`` of one-hot rows: float64 sums in row order, counts.
+
+    Every kind accumulates exactly one-hot chunks this way, so that an exactly hard soft
+    step is Lloyd's step bit for bit (claim entmax-trajectory-bit-for-bit).
+    """
+    Y64 = ws.Y64[: Y.shape[0]].copy_(Y)
+    sums = torch.zeros((n_clusters, Y.shape[1]), dtype=torch.float64, device=Y.device)
+    sums.index_add_(0, labels, Y64)
+    return sums, torch.bincount(labels, minlength=n_clusters).to(torch.float64)
+
+
+def _hard(x, frame, ws):
+    A, n, S, smin, labels, error, uncertain = _scores(x, frame, ws)
+    exact = _exact_rows(x, frame, uncertain)
+    if exact is not None:
+        labels[exact.rows] = exact.nearest.indices
+    sums, masses = _one_hot_sums(_relative(x, A, frame, ws), labels, ws, frame.C.shape[0])
+    return sums, masses, torch.zeros_like(masses), _nearest_distances(n, smin, exact).sum()
+
+
+def _exact_regrets(exact):
+    return exact.d - exact.nearest.values[:, None]
+
+
+def _softmax(x, frame, ws):
+    b = x.shape[0]
+    T = frame.temperature
+    A, n, S, smin, labels, error, uncertain = _scores(x, frame, ws)
+    exact = _exact_rows(x, frame, uncertain)
+    S.sub_(smin[:, None])  # regrets: >= 0, exactly 0 at the nearest
+    if exact is not None:
+        S[exact.rows] = _exact_regrets(exact).to(S.dtype)
+        labels[exact.rows] = exact.nearest.indices
+    W = torch.mul(S, -1.0 / T, out=ws.W[:b]).exp_()  # exp(-regret/T): 1 at the nearest
+    Z = W.sum(dim=1)
+    Y = _relative(x, A, frame, ws)
+    if int(torch.count_nonzero(W)) == b:  # every row exactly one-hot (the others underflow)
+        sums, masses = _one_hot_sums(Y, labels, ws, frame.C.shape[0])
+    else:
+        inverse = 1.0 / Z
+        masses = torch.mv(W.T, inverse).to(torch.float64)
+        sums = (W.T @ torch.mul(Y, inverse[:, None], out=ws.A2[:b])).to(torch.float64)
+    offsets = torch.zeros_like(masses)
+    # Centres whose weights are all tiny: rescaled per centre in the log domain.
+    faint = torch.nonzero(W.amax(dim=0) < _RESCALE_BELOW[S.dtype]).flatten()
+    if faint.numel():
+        regret = S[:, faint]
+        least = regret.amin(dim=0)
+        w = torch.exp(-(regret - least) / T - torch.log(Z)[:, None])
+        sums[faint] = (w.T @ Y).to(torch.float64)
+        masses[faint] = w.sum(dim=0).to(torch.float64)
+        offsets[faint] = least.to(torch.float64)
+    energy = torch.sum(_nearest_distances(n, smin, exact) - T * torch.log(Z).to(torch.float64))
+    return sums, masses, offsets, energy
+
+
+def _entmax15(x, frame, ws):
+    b = x.shape[0]
+    T = frame.temperature
+    A, n, S, smin, labels, error, uncertain = _scores(x, frame, ws)
+    exact = _exact_rows(x, frame, uncertain)
+    # u = z / 2 = -(d - d_min) / (2T): row maximum exactly 0.
+    v = torch.sub(smin[:, None], S, out=ws.W[:b]).mul_(0.5 / T)
+    if exact is not None:
+        v[exact.rows] = (-_exact_regrets(exact) / T / 2).to(v.dtype)
+    t, mask = ws.t[:b], ws.mask[:b]
+    tau, converged = krbf_torch._sparse_threshold(v, "entmax15", t, mask)
+    _threshold_rows(v, tau, t, torch.nonzero(~converged).flatten())
+    # Support certification: an entry within 2 E_i / T of tau may be on the wrong side.
+    slack = 2 * error / T + 8 * torch.finfo(v.dtype).eps
+    if exact is not None:
+        slack[exact.rows] = 0.0
+    if float(slack.max()) > 16 * torch.finfo(v.dtype).eps:
+        doubtful = torch.sub(v, tau, out=S).abs_().amin(dim=1) <= slack
+        if exact is not None:
+            doubtful[exact.rows] = False
+        more = _exact_rows(x, frame, doubtful)
+        if more is not None:
+            v[more.rows] = (-_exact_regrets(more) / T / 2).to(v.dtype)
+            _threshold_rows(v, tau, t, more.rows)
+            exact = _joined(exact, more)
+    cubes = torch.linalg.vector_norm(t, ord=3, dim=1).to(torch.float64) ** 3
+    Y = _relative(x, A, frame, ws)
+    if bool((tau == -1.0).all()) and bool((torch.gt(t, 0, out=mask).sum(dim=1) == 1).all()):
+        # every row exactly one-hot
+        labels = torch.argmax(t, dim=1, out=ws.labels[:b])
+        sums, masses = _one_hot_sums(Y, labels, ws, frame.C.shape[0])
+    else:
+        p = t.square_()
+        masses = p.sum(dim=0).to(torch.float64)
+        sums = (p.T @ Y).to(torch.float64)
+    # F_i = d_i(1) - T (2 (tau + 1) + (2/3)(sum_k s^3 - 1)), s = [u - tau]_+, p = s^2, from
+    # sum_k p_k d_ik = d_i(1) - 2T sum_k p_k u_k and sum_k p_k u_k = sum s^3 + tau (exact
+    # for one-hot rows: tau = -1, sum s^3 = 1).
+    tau64 = tau[:, 0].to(torch.float64)
+    energy = torch.sum(_nearest_distances(n, smin, exact) - T * (2 * (tau64 + 1) + (2.0 / 3.0) * (cubes - 1)))
+    return sums, masses, torch.zeros_like(masses), energy
+
+
+def _threshold_rows(v, tau, t, rows):
+    """The reference's sort-based threshold for some rows: ``tau`` and ``t = [v - tau]_+``."""
+    if rows.numel():
+        tau_rows, p_rows = krbf_torch._sorted_threshold(v[rows], "entmax15")
+        tau[rows] = tau_rows
+        t.index_copy_(0, rows, torch.sqrt(p_rows))
+
+
+_KERNELS = {"hard": _hard, "softmax": _softmax, "entmax15": _entmax15}
+
+
+# --- compilation -------------------------------------------------------------------------
+
+_compile = {"enabled": os.environ.get("KMEANS_RBF_COMPILE", "") not in ("", "0")}
+
+
+def use_compile(enabled=True):
+    """Compile the chunk kernels with ``torch.compile`` from now on (or stop); see module doc.
+
+    Returns the previous setting.
+
+    Examples
+    --------
+    >>> previous = use_compile(False)
+    >>> use_compile(previous)
+    False
+    """
+    previous = _compile["enabled"]
+    _compile["enabled"] = bool(enabled)
+    return previous
+
+
+# --- the API -----------------------------------------------------------------------------
+
+
+def _validate(X, C, temperature, kind, shift):
+    validation.validate_kind(kind)
+    temperature = validation.validate_temperature(temperature, kind)
+    X, C = krbf_torch._floating_tensor(X, "X"), krbf_torch._floating_tensor(C, "C")
+    if X.dtype != C.dtype:
+        raise TypeError(f"X and C must have the same dtype; got {X.dtype} and {C.dtype}")
+    if X.device != C.device:
+        raise ValueError(f"X and C must be on the same device; got {X.device} and {C.device}")
+    validation.validate_data_and_centres(X, C, finite_data=False)
+    krbf_torch._validate_representable(temperature, X.dtype)
+    working = krbf_torch._working_dtype(X.dtype)
+    C = C.to(working)
+    shift = default_shift(C) if shift is None else krbf_torch._floating_tensor(shift, "shift").to(working)
+    if tuple(shift.shape) != (C.shape[1],):
+        raise ValueError(f"shift must have shape ({C.shape[1]},); got {tuple(shift.shape)}")
+    validation.validate_finite(shift, "shift")
+    return C, temperature, shift, working
+
+
+def sufficient_statistics(X, C, temperature=None, kind="hard", *, shift=None, budget=None):
+    """The sufficient statistics of one step over the points X, streamed in chunks.
+
+    Parameters
+    ----------
+    X : Tensor, shape (N, D)
+        Any floating dtype (half precisions are computed in float32), any N >= 1; may be
+        backed by a memory map. Read chunk by chunk (``chunk_rows(K, D, dtype, budget)``
+        rows at a time) and never copied whole.
+    C : Tensor, shape (K, D)
+        The centres, same dtype and device as X.
+    temperature : float or None
+        T > 0; None for kind='hard'.
+    kind : {'hard', 'softmax', 'entmax15'}
+    shift : Tensor, shape (D,), optional
+        The frame of ``sums``: ``sums_k = sum_i w_ik (x_i - shift)``. Default
+        ``default_shift(C)``. Every piece whose statistics are combined must use the same.
+    budget : int, optional
+        Bytes for the chunk buffers (default ``DEFAULT_BUDGET``).
+
+    Returns
+    -------
+    Statistics
+        float64 tensors on C's device (module docstring).
+
+    Examples
+    --------
+    >>> X = torch.tensor([[0.0], [1.0], [2.0]])
+    >>> stats = sufficient_statistics(X, torch.tensor([[0.0], [2.0]]), 1e-3, "softmax",
+    ...                               shift=torch.zeros(1))
+    >>> stats.sums.flatten(), stats.masses      # x = 1 is split evenly
+    (tensor([0.5000, 2.5000], dtype=torch.float64), tensor([1.5000, 1.5000], dtype=torch.float64))
+    """
+    C, temperature, shift, working = _validate(X, C, temperature, kind, shift)
+    return _statistics(X, C, temperature, kind, shift, budget)
+
+
+@torch.no_grad()
+def _statistics(X, C, temperature, kind, shift, budget=None):
+    """``sufficient_statistics`` of validated arguments (C and shift in the working dtype)."""
+    K, D = C.shape
+    working = C.dtype
+    rows = min(chunk_rows(K, D, working, budget), X.shape[0])
+    frame = _frame(C, shift.to(working), temperature, kind)
+    kernel = _compiled(kind) if _compile["enabled"] else _KERNELS[kind]
+    total = _empty(K, D, C.device)
+    with _workspace(rows, K, D, working, C.device) as ws:
+        for start in range(0, X.shape[0], rows):
+            x = X[start : start + rows].to(working)
+            sums, masses, offsets, energy = kernel(x, frame, ws)
+            n_points = torch.tensor(x.shape[0], device=C.device)
+            total = combine(total, Statistics(sums, masses, offsets, energy, n_points), temperature)
+    return total
+
+
+def step(X, C, temperature=None, kind="hard", budget=None):
+    """One streamed step of validated X and C (working dtype): the new centres (K, D)."""
+    shift = default_shift(C)
+    return centres(_statistics(X, C, temperature, kind, shift, budget), C, shift)
+
+
+_compiled_kernels = {}
+
+
+def _compiled(kind):
+    if kind not in _compiled_kernels:
+        _compiled_kernels[kind] = torch.compile(_KERNELS[kind], dynamic=False)
+    return _compiled_kernels[kind]
+
+
+assert set(_KERNELS) == set(KINDS)

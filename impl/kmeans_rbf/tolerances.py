@@ -212,7 +212,8 @@ def error_bounds(X, C, temperature, kind, dtype):
         step_condition = np.where(mass > 0, kappa * len(X) / mass, np.inf)
     if kind == "hard":
         step_condition[mass == 0] = 1.0
-    step = np.array([[tolerance(dtype, c) * spread] for c in step_condition]) + underflow
+    with np.errstate(over="ignore"):  # likewise a bound beyond the float range: inf
+        step = np.array([[tolerance(dtype, c) * spread] for c in step_condition]) + underflow
     return {
         "kappa": kappa,
         "squared_distances": tolerance(dtype) * distance_scale + underflow,

@@ -100,6 +100,7 @@ tensor([[0.5000],
 """
 
 import contextlib
+import math
 import os
 import threading
 from typing import NamedTuple
@@ -120,14 +121,20 @@ __all__ = [
     "default_shift",
     "chunk_rows",
     "use_compile",
+    "release_workspace",
 ]
 
-DEFAULT_BUDGET = 32 * 2**20
+DEFAULT_BUDGET = 16 * 2**20
+# Newton steps of the compiled entmax15 kernel (the eager one tries the two-largest root
+# first and steps only the rows that need it; compiled code steps every row).
+_NEWTON_STEPS_COMPILED = 2
 
 # A softmax column whose largest weight exp(-least regret / T) is below this is rescaled
 # in the log domain; above it, weights below the smallest normal number are at most
 # 2^-66 (float32) or 2^-522 (float64) of the column's largest: negligible.
 _RESCALE_BELOW = {torch.float32: 2.0**-60, torch.float64: 2.0**-500}
+# One above the log of the smallest normal number: exp stays on its fast path.
+_SMALLEST_EXPONENT = {dtype: math.log(torch.finfo(dtype).tiny) + 1 for dtype in (torch.float32, torch.float64)}
 
 
 class Statistics(NamedTuple):
@@ -245,7 +252,7 @@ def centres(stats, C, shift):
 
 def _bytes_per_row(n_clusters, n_features, dtype):
     itemsize = torch.finfo(dtype).bits // 8
-    return itemsize * (3 * n_clusters + 3 * n_features) + n_clusters + 8 * n_features + 64
+    return itemsize * (4 * n_clusters + 3 * n_features + 2) + 8 * n_features + 64
 
 
 def chunk_rows(n_clusters, n_features, dtype=torch.float32, budget=None):
@@ -254,7 +261,7 @@ def chunk_rows(n_clusters, n_features, dtype=torch.float32, budget=None):
     Examples
     --------
     >>> chunk_rows(64, 32, torch.float32, budget=2**20)
-    682
+    604
     """
     budget = DEFAULT_BUDGET if budget is None else budget
     return max(1, int(budget) // _bytes_per_row(n_clusters, n_features, dtype))
@@ -266,16 +273,15 @@ class _Workspace:
     def __init__(self, rows, n_clusters, n_features, dtype, device):
         like = dict(dtype=dtype, device=device)
         self.key = (rows, n_clusters, n_features, dtype, torch.device(device))
-        self.A = torch.empty((rows, n_features), **like)
+        self.augmented = torch.empty((rows, n_features + 2), **like)
+        self.augmented[:, n_features + 1] = 1.0
         self.A2 = torch.empty((rows, n_features), **like)
         self.Y = torch.empty((rows, n_features), **like)
         self.Y64 = torch.empty((rows, n_features), dtype=torch.float64, device=device)
         self.S = torch.empty((rows, n_clusters), **like)
         self.W = torch.empty((rows, n_clusters), **like)
         self.t = torch.empty((rows, n_clusters), **like)
-        self.mask = torch.empty((rows, n_clusters), dtype=torch.bool, device=device)
-        self.smin = torch.empty((rows,), **like)
-        self.labels = torch.empty((rows,), dtype=torch.long, device=device)
+        self.keys = torch.empty((rows, n_clusters), dtype=torch.int32 if dtype == torch.float32 else torch.int64, device=device)
 
 
 # One cached workspace: steps in a loop (kmeans, anneal, a distributed fit) reuse it.
@@ -299,6 +305,16 @@ def _workspace(rows, n_clusters, n_features, dtype, device):
         _cache_lock.release()
 
 
+def release_workspace():
+    """Free the cached chunk buffers (at most ``DEFAULT_BUDGET`` bytes, or the last budget).
+
+    Steps keep one workspace between calls, so that a loop of steps does not allocate
+    (and fault in) fresh buffers every time; this returns that memory.
+    """
+    with _cache_lock:
+        _cache["workspace"] = None
+
+
 # --- the chunk kernels ---------------------------------------------------------------
 
 
@@ -307,44 +323,64 @@ class _Frame(NamedTuple):
 
     C: torch.Tensor  # (K, D) working dtype
     centre: torch.Tensor  # (D,) the expansion's shift (torch._shift)
-    B: torch.Tensor  # (K, D) C - centre
-    m: torch.Tensor  # (K,) |B_k|^2
+    augmented: torch.Tensor  # (K, D + 2): rows (-2 b_k, 1, m_k), b_k = c_k - centre
     m_max: float
     eps: float
     absolute: float
+    safe: float  # n_i below this: no entry of the expansion can overflow
     origin: torch.Tensor  # (D,) the frame of the sums
     origin_is_zero: bool
     origin_is_centre: bool
     temperature: float
     kind: str
+    energy: bool  # whether the free energy is wanted (entmax15 spends two passes on it)
 
 
-def _frame(C, origin, temperature, kind):
+def _frame(C, origin, temperature, kind, energy=True):
     centre = krbf_torch._shift(C)
     B = C - centre
     m = torch.sum(B * B, dim=1)
+    augmented = torch.cat([-2 * B, torch.ones_like(m)[:, None], m[:, None]], dim=1)
     eps, absolute = krbf_torch._expansion_error(C.dtype, C.shape[1])
+    m_max = float(m.max())
+    # |d^| <= n + m + 2 |a . b| <= 2 (n + m): finite (and no NaN) while that is.
+    safe = torch.finfo(C.dtype).max / 4 - m_max
     return _Frame(
-        C, centre, B, m, float(m.max()), eps, absolute, origin,
-        bool((origin == 0).all()), bool((origin == centre).all()), temperature, kind,
+        C, centre, augmented, m_max, eps, absolute, safe, origin,
+        bool((origin == 0).all()), bool((origin == centre).all()), temperature, kind, energy,
     )
 
 
-def _scores(x, frame, ws):
-    """Centred chunk, squared norms, scores ``m_k - 2 a_i . b_k``, nearest and uncertain rows.
+def _scores(x, frame, ws, with_second=False):
+    """Centred chunk, norms, distances by the expansion, nearest, and uncertain rows.
 
-    ``d^_ik = n_i + scores_ik``; a row is uncertain when another score is within
-    ``2 E_i`` of its smallest (torch module docstring) or something did not compute.
+    One matrix product gives ``d^_ik = (a_i, n_i, 1) . (-2 b_k, 1, m_k)`` (whose
+    float bits order its nonnegative entries as integers, for ``torch._argmin``). A row
+    is uncertain when its second smallest distance is within ``2 E_i`` (plus the key
+    slack of ``_argmin``) of the chosen one (torch module docstring), or when its norm
+    is large enough for the expansion to overflow.
     """
-    b = x.shape[0]
-    A = torch.sub(x, frame.centre, out=ws.A[:b])
-    n = torch.linalg.vector_norm(A, dim=1) ** 2
-    S = torch.addmm(frame.m, A, frame.B.T, alpha=-2, out=ws.S[:b])
-    smin, labels = torch.min(S, dim=1, out=(ws.smin[:b], ws.labels[:b]))
+    b, D = x.shape
+    augmented = ws.augmented[:b]
+    A = torch.sub(x, frame.centre, out=augmented[:, :D])
+    n = torch.linalg.vector_norm(A, dim=1)
+    n.mul_(n)
+    augmented[:, D] = n
+    # Negative entries (true distances within E of 0) come first as integers but in
+    # reverse order among themselves: two of them are a near-tie, re-decided anyway.
+    d = torch.mm(augmented, frame.augmented.T, out=ws.S[:b])
+    labels = krbf_torch._argmin(d, ws.keys[:b], nonnegative=True)
+    index = labels[:, None]
+    nearest = d.gather(1, index)
+    second = d.scatter_(1, index, float("inf")).amin(dim=1)
+    d.scatter_(1, index, nearest)
+    nearest = nearest[:, 0]
     error = frame.eps * (n + frame.m_max) + frame.absolute
-    count = torch.le(S, (smin + 2 * error)[:, None], out=ws.mask[:b]).sum(dim=1)
-    uncertain = (count >= 2) | ~torch.isfinite(n) | ~torch.isfinite(smin)
-    return A, n, S, smin, labels, error, uncertain
+    threshold = nearest + 2 * error + krbf_torch._argmin_slack(nearest, d.shape[1])
+    uncertain = ~(second > threshold) | ~(n < frame.safe)
+    if with_second:
+        return A, n, d, nearest, labels, error, uncertain, second
+    return A, n, d, nearest, labels, error, uncertain
 
 
 def _relative(x, A, frame, ws):
@@ -357,14 +393,12 @@ def _relative(x, A, frame, ws):
 
 
 class _Exact(NamedTuple):
-    """Re-decided rows of a chunk: their indices and exact (float64) distances."""
+    """Re-decided rows of a chunk: indices, exact (float64) distances, nearest and label."""
 
     rows: torch.Tensor
     d: torch.Tensor
-
-    @property
-    def nearest(self):
-        return self.d.min(dim=1)
+    nearest: torch.Tensor
+    labels: torch.Tensor
 
 
 def _exact_rows(x, frame, uncertain):
@@ -376,20 +410,21 @@ def _exact_rows(x, frame, uncertain):
         validation.validate_finite(x, "X")
     d = krbf_torch._exact_squared_distances(points, frame.C)
     krbf_torch._validate_exact(d, x.dtype)
-    return _Exact(rows, d)
+    nearest, labels = d.min(dim=1)  # the first minimum: ties to the lowest index
+    return _Exact(rows, d, nearest, labels)
 
 
 def _joined(exact, more):
     if exact is None:
         return more
-    return _Exact(torch.cat([exact.rows, more.rows]), torch.cat([exact.d, more.d]))
+    return _Exact(*(torch.cat([a, b]) for a, b in zip(exact, more)))
 
 
-def _nearest_distances(n, smin, exact):
-    """``d_i(1)`` per row in float64: ``n + smin``, exact in re-decided rows."""
-    nearest = (n + smin).to(torch.float64)
+def _nearest_distances(nearest, exact):
+    """``d_i(1)`` per row in float64, exact in re-decided rows."""
+    nearest = nearest.to(torch.float64)
     if exact is not None:
-        nearest[exact.rows] = exact.nearest.values
+        nearest[exact.rows] = exact.nearest
     return nearest
 
 
@@ -406,31 +441,38 @@ def _one_hot_sums(Y, labels, ws, n_clusters):
 
 
 def _hard(x, frame, ws):
-    A, n, S, smin, labels, error, uncertain = _scores(x, frame, ws)
+    A, n, d, nearest, labels, error, uncertain = _scores(x, frame, ws)
     exact = _exact_rows(x, frame, uncertain)
     if exact is not None:
-        labels[exact.rows] = exact.nearest.indices
+        labels[exact.rows] = exact.labels
     sums, masses = _one_hot_sums(_relative(x, A, frame, ws), labels, ws, frame.C.shape[0])
-    return sums, masses, torch.zeros_like(masses), _nearest_distances(n, smin, exact).sum()
+    return sums, masses, torch.zeros_like(masses), _nearest_distances(nearest, exact).sum()
 
 
 def _exact_regrets(exact):
-    return exact.d - exact.nearest.values[:, None]
+    return exact.d - exact.nearest[:, None]
 
 
 def _softmax(x, frame, ws):
     b = x.shape[0]
     T = frame.temperature
-    A, n, S, smin, labels, error, uncertain = _scores(x, frame, ws)
+    A, n, S, nearest, labels, error, uncertain = _scores(x, frame, ws)
     exact = _exact_rows(x, frame, uncertain)
-    S.sub_(smin[:, None])  # regrets: >= 0, exactly 0 at the nearest
+    S.sub_(nearest[:, None])  # regrets: >= 0, exactly 0 at the nearest
     if exact is not None:
         S[exact.rows] = _exact_regrets(exact).to(S.dtype)
-        labels[exact.rows] = exact.nearest.indices
-    W = torch.mul(S, -1.0 / T, out=ws.W[:b]).exp_()  # exp(-regret/T): 1 at the nearest
+        labels[exact.rows] = exact.labels
+    # exp(-regret/T): 1 at the nearest. Weights at or below the smallest normal number
+    # are set to 0: exp of an argument below its log takes a slow path (~10x, subnormal
+    # or zero results); such weights are below 2^-60 of the largest weight of any centre
+    # that is not rescaled, and the rescaled centres are recomputed from the regrets.
+    floor = _SMALLEST_EXPONENT[S.dtype]
+    W = torch.mul(S, -1.0 / T, out=ws.W[:b]).clamp_(min=floor).exp_()
+    torch.nn.functional.threshold_(W, 2 * math.exp(floor), 0.0)
     Z = W.sum(dim=1)
     Y = _relative(x, A, frame, ws)
-    if int(torch.count_nonzero(W)) == b:  # every row exactly one-hot (the others underflow)
+    # Every row exactly one-hot (all but the nearest underflow): Z == 1 is necessary.
+    if bool(Z.max() == 1.0) and int(torch.count_nonzero(W)) == b:
         sums, masses = _one_hot_sums(Y, labels, ws, frame.C.shape[0])
     else:
         inverse = 1.0 / Z
@@ -446,41 +488,44 @@ def _softmax(x, frame, ws):
         sums[faint] = (w.T @ Y).to(torch.float64)
         masses[faint] = w.sum(dim=0).to(torch.float64)
         offsets[faint] = least.to(torch.float64)
-    energy = torch.sum(_nearest_distances(n, smin, exact) - T * torch.log(Z).to(torch.float64))
+    energy = torch.sum(_nearest_distances(nearest, exact) - T * torch.log(Z).to(torch.float64))
     return sums, masses, offsets, energy
 
 
 def _entmax15(x, frame, ws):
     b = x.shape[0]
     T = frame.temperature
-    A, n, S, smin, labels, error, uncertain = _scores(x, frame, ws)
+    A, n, S, nearest, labels, error, uncertain, second = _scores(x, frame, ws, with_second=True)
     exact = _exact_rows(x, frame, uncertain)
     # u = z / 2 = -(d - d_min) / (2T): row maximum exactly 0.
-    v = torch.sub(smin[:, None], S, out=ws.W[:b]).mul_(0.5 / T)
+    v = S.sub_(nearest[:, None]).mul_(-0.5 / T)
     if exact is not None:
         v[exact.rows] = (-_exact_regrets(exact) / T / 2).to(v.dtype)
-    t, mask = ws.t[:b], ws.mask[:b]
-    tau, converged = krbf_torch._sparse_threshold(v, "entmax15", t, mask)
-    _threshold_rows(v, tau, t, torch.nonzero(~converged).flatten())
-    # Support certification: an entry within 2 E_i / T of tau may be on the wrong side.
-    slack = 2 * error / T + 8 * torch.finfo(v.dtype).eps
+    t, scratch = ws.t[:b], ws.W[:b]
+    # The runner-up's u, computed as v's entries are: the start of the threshold search.
+    start = krbf_torch._two_largest_root((second - nearest).mul_(-0.5 / T))[:, None]
     if exact is not None:
-        slack[exact.rows] = 0.0
-    if float(slack.max()) > 16 * torch.finfo(v.dtype).eps:
-        doubtful = torch.sub(v, tau, out=S).abs_().amin(dim=1) <= slack
-        if exact is not None:
-            doubtful[exact.rows] = False
-        more = _exact_rows(x, frame, doubtful)
-        if more is not None:
-            v[more.rows] = (-_exact_regrets(more) / T / 2).to(v.dtype)
-            _threshold_rows(v, tau, t, more.rows)
-            exact = _joined(exact, more)
-    cubes = torch.linalg.vector_norm(t, ord=3, dim=1).to(torch.float64) ** 3
+        start[exact.rows] = -1.0
+    tau, converged, closeness = krbf_torch._sparse_threshold(v, "entmax15", t, scratch, closeness=True, start=start)
+    left = torch.nonzero(~converged).flatten()
+    if left.numel():
+        _threshold_rows(v, tau, t, left)
+        closeness[left] = torch.abs(v[left] - tau[left]).amin(dim=1)
+    # Support certification: an entry within 2 E_i / T of tau may be on the wrong side
+    # (plus the roundings of v, a few ulps of |d| / T <= 2 (n + m) / T).
+    slack = 2.5 * error / T + 8 * torch.finfo(v.dtype).eps
+    if exact is not None:
+        slack[exact.rows] = -1.0
+    more = _exact_rows(x, frame, closeness <= slack)
+    if more is not None:
+        v[more.rows] = (-_exact_regrets(more) / T / 2).to(v.dtype)
+        _threshold_rows(v, tau, t, more.rows)
+        exact = _joined(exact, more)
+    cubes = torch.mul(t, t, out=scratch).mul_(t).sum(dim=1).to(torch.float64) if frame.energy else None
     Y = _relative(x, A, frame, ws)
-    if bool((tau == -1.0).all()) and bool((torch.gt(t, 0, out=mask).sum(dim=1) == 1).all()):
-        # every row exactly one-hot
-        labels = torch.argmax(t, dim=1, out=ws.labels[:b])
-        sums, masses = _one_hot_sums(Y, labels, ws, frame.C.shape[0])
+    one_hot = bool((tau == -1.0).all()) and bool((torch.sign(t, out=scratch).sum(dim=1) == 1).all())
+    if one_hot:
+        sums, masses = _one_hot_sums(Y, torch.argmax(t, dim=1), ws, frame.C.shape[0])
     else:
         p = t.square_()
         masses = p.sum(dim=0).to(torch.float64)
@@ -488,8 +533,11 @@ def _entmax15(x, frame, ws):
     # F_i = d_i(1) - T (2 (tau + 1) + (2/3)(sum_k s^3 - 1)), s = [u - tau]_+, p = s^2, from
     # sum_k p_k d_ik = d_i(1) - 2T sum_k p_k u_k and sum_k p_k u_k = sum s^3 + tau (exact
     # for one-hot rows: tau = -1, sum s^3 = 1).
-    tau64 = tau[:, 0].to(torch.float64)
-    energy = torch.sum(_nearest_distances(n, smin, exact) - T * (2 * (tau64 + 1) + (2.0 / 3.0) * (cubes - 1)))
+    if frame.energy:
+        tau64 = tau[:, 0].to(torch.float64)
+        energy = torch.sum(_nearest_distances(nearest, exact) - T * (2 * (tau64 + 1) + (2.0 / 3.0) * (cubes - 1)))
+    else:
+        energy = sums.new_zeros(())
     return sums, masses, torch.zeros_like(masses), energy
 
 
@@ -504,7 +552,13 @@ def _threshold_rows(v, tau, t, rows):
 _KERNELS = {"hard": _hard, "softmax": _softmax, "entmax15": _entmax15}
 
 
-# --- compilation -------------------------------------------------------------------------
+# --- compiled kernels ------------------------------------------------------------------
+#
+# The same maths as the eager kernels above, written for torch.compile: pure functions of
+# tensors (no out= buffers, no data-dependent shapes), in the transposed layout (K, chunk)
+# where a reduction over the centres is a vertical, vectorised one for the generated
+# code. Only full chunks are compiled (one shape); the data-dependent repairs (exact
+# rows, the sort fallback, faint centres) stay eager, between the compiled pieces.
 
 _compile = {"enabled": os.environ.get("KMEANS_RBF_COMPILE", "") not in ("", "0")}
 
@@ -523,6 +577,180 @@ def use_compile(enabled=True):
     previous = _compile["enabled"]
     _compile["enabled"] = bool(enabled)
     return previous
+
+
+def _pure_scores(x, centre, augmented, eps, m_max, absolute, safe):
+    """``_scores`` in the (K, b) layout: A, n, d (K, b), labels, nearest, second, error, uncertain."""
+    A = x - centre
+    n = (A * A).sum(dim=1)
+    Aa = torch.cat([A, n[:, None], torch.ones_like(n)[:, None]], dim=1)
+    d = augmented @ Aa.T
+    nearest, labels = d.min(dim=0)  # the first minimum: exact, no key slack here
+    rows = torch.arange(d.shape[0], device=d.device)[:, None]
+    second = torch.where(rows == labels[None, :], float("inf"), d).amin(dim=0)
+    error = eps * (n + m_max) + absolute
+    uncertain = ~(second > nearest + 2 * error) | ~(n < safe)
+    return A, n, d, labels, nearest, second, error, uncertain
+
+
+def _pure_one_hot_sums(Y, labels, n_clusters):
+    Y64 = Y.to(torch.float64)
+    sums = torch.zeros((n_clusters, Y.shape[1]), dtype=torch.float64, device=Y.device).index_add(0, labels, Y64)
+    masses = torch.zeros((n_clusters,), dtype=torch.float64, device=Y.device).index_add(
+        0, labels, torch.ones_like(Y64[:, 0])
+    )
+    return sums, masses
+
+
+def _pure_softmax(d, nearest, Y, T, floor, cut):
+    """Regrets, weights exp(-regret/T), their row sums Z and the (fast-column) sums."""
+    regret = d - nearest[None, :]
+    W = torch.exp(torch.clamp(regret * (-1.0 / T), min=floor))
+    W = torch.where(W > cut, W, 0.0)
+    Z = W.sum(dim=0)
+    inverse = 1.0 / Z
+    masses = (W @ inverse).to(torch.float64)
+    sums = (W @ (Y * inverse[:, None])).to(torch.float64)
+    return regret, W, Z, masses, sums, W.amax(dim=1), torch.count_nonzero(W)
+
+
+def _pure_entmax15_threshold(d, nearest, second, T, steps: int = _NEWTON_STEPS_COMPILED):
+    """entmax15's threshold in the (K, b) layout: Newton from the two-largest root, exact solve."""
+    K = d.shape[0]
+    v = (d - nearest[None, :]) * (-0.5 / T)
+    w = (second - nearest) * (-0.5 / T)
+    tau = torch.where(w > -1, (w - torch.sqrt(torch.clamp(2 - w * w, min=0.0))) / 2, -1.0)[None, :]
+    for _ in range(steps):
+        t = torch.clamp(v - tau, min=0.0)
+        mass = t.sum(dim=0, keepdim=True)
+        tau = tau + ((t * t).sum(dim=0, keepdim=True) - 1) / (2 * mass)
+    t = torch.clamp(v - tau, min=0.0)
+    mass = t.sum(dim=0, keepdim=True)
+    squares = (t * t).sum(dim=0, keepdim=True)
+    size = (t > 0).sum(dim=0, keepdim=True).to(v.dtype)
+    mean = mass / size
+    delta = (1 - size * (squares / size - mean * mean)) / size
+    tau = torch.clamp((mean + tau) - torch.sqrt(torch.clamp(delta, min=0.0)), min=-1.0)
+    difference = v - tau
+    closeness = difference.abs().amin(dim=0)
+    t = torch.clamp(difference, min=0.0)
+    converged = (t > 0).sum(dim=0, keepdim=True).to(v.dtype) == size
+    del K
+    return v, tau[0], t, converged[0], closeness
+
+
+def _pure_entmax15_sums(t, Y):
+    p = t * t
+    return p, (p @ Y).to(torch.float64), p.sum(dim=1).to(torch.float64), (p * t).sum(dim=0).to(torch.float64)
+
+
+_compiled_pieces = {}
+
+
+def _compiled_piece(function):
+    if function not in _compiled_pieces:
+        _compiled_pieces[function] = torch.compile(function, dynamic=False)
+    return _compiled_pieces[function]
+
+
+def _scalars(x, *values):
+    """0-d tensors: compiled code specialised on Python floats would recompile at every step."""
+    return [torch.tensor(value, dtype=x.dtype, device=x.device) for value in values]
+
+
+def _compiled_scores(x, frame):
+    scalars = _scalars(x, frame.eps, frame.m_max, frame.absolute, frame.safe)
+    return _compiled_piece(_pure_scores)(x, frame.centre, frame.augmented, *scalars)
+
+
+def _relative_compiled(x, A, frame):
+    if frame.origin_is_zero:
+        return x
+    if frame.origin_is_centre:
+        return A
+    return x - frame.origin
+
+
+def _exact_columns(d, exact):
+    """Write the exact distances of re-decided rows into d (K, b): nearest, labels fixed too."""
+    d[:, exact.rows] = exact.d.T.to(d.dtype)
+
+
+def _hard_compiled(x, frame):
+    A, n, d, labels, nearest, second, error, uncertain = _compiled_scores(x, frame)
+    exact = _exact_rows(x, frame, uncertain)
+    if exact is not None:
+        labels = labels.index_put((exact.rows,), exact.labels)
+    Y = _relative_compiled(x, A, frame)
+    sums, masses = _compiled_piece(_pure_one_hot_sums)(Y, labels, frame.C.shape[0])
+    return sums, masses, torch.zeros_like(masses), _nearest_distances(nearest, exact).sum()
+
+
+def _softmax_compiled(x, frame):
+    T = frame.temperature
+    A, n, d, labels, nearest, second, error, uncertain = _compiled_scores(x, frame)
+    exact = _exact_rows(x, frame, uncertain)
+    if exact is not None:
+        _exact_columns(d, exact)
+        nearest = nearest.index_put((exact.rows,), exact.nearest.to(nearest.dtype))
+        labels = labels.index_put((exact.rows,), exact.labels)
+    Y = _relative_compiled(x, A, frame)
+    floor = _SMALLEST_EXPONENT[d.dtype]
+    regret, W, Z, masses, sums, colmax, nonzero = _compiled_piece(_pure_softmax)(
+        d, nearest, Y, *_scalars(x, T, floor, 2 * math.exp(floor))
+    )
+    if int(nonzero) == x.shape[0]:  # every row exactly one-hot
+        sums, masses = _compiled_piece(_pure_one_hot_sums)(Y, labels, frame.C.shape[0])
+    offsets = torch.zeros_like(masses)
+    faint = torch.nonzero(colmax < _RESCALE_BELOW[d.dtype]).flatten()
+    if faint.numel():
+        least = regret[faint].amin(dim=1)
+        w = torch.exp(-(regret[faint] - least[:, None]) / T - torch.log(Z)[None, :])
+        sums[faint] = (w @ Y).to(torch.float64)
+        masses[faint] = w.sum(dim=1).to(torch.float64)
+        offsets[faint] = least.to(torch.float64)
+    energy = torch.sum(_nearest_distances(nearest, exact) - T * torch.log(Z).to(torch.float64))
+    return sums, masses, offsets, energy
+
+
+def _entmax15_compiled(x, frame):
+    T = frame.temperature
+    A, n, d, labels, nearest, second, error, uncertain = _compiled_scores(x, frame)
+    exact = _exact_rows(x, frame, uncertain)
+    if exact is not None:
+        _exact_columns(d, exact)
+        nearest = nearest.index_put((exact.rows,), exact.nearest.to(nearest.dtype))
+        second = second.index_put((exact.rows,), torch.full_like(exact.nearest, float("inf")).to(second.dtype))
+    v, tau, t, converged, closeness = _compiled_piece(_pure_entmax15_threshold)(d, nearest, second, *_scalars(x, T))
+    v, t = v.T, t.T  # rows again for the eager repairs (views: writes go through)
+    tau = tau[:, None]
+    left = torch.nonzero(~converged).flatten()
+    if left.numel():
+        _threshold_rows(v, tau, t, left)
+        closeness[left] = torch.abs(v[left] - tau[left]).amin(dim=1)
+    slack = 2.5 * error / T + 8 * torch.finfo(v.dtype).eps
+    if exact is not None:
+        v[exact.rows] = (-_exact_regrets(exact) / T / 2).to(v.dtype)
+        _threshold_rows(v, tau, t, exact.rows)
+        slack[exact.rows] = -1.0
+    more = _exact_rows(x, frame, closeness <= slack)
+    if more is not None:
+        v[more.rows] = (-_exact_regrets(more) / T / 2).to(v.dtype)
+        _threshold_rows(v, tau, t, more.rows)
+        exact = _joined(exact, more)
+    Y = _relative_compiled(x, A, frame)
+    p, sums, masses, cubes = _compiled_piece(_pure_entmax15_sums)(t.T, Y)
+    if frame.energy:
+        tau64 = tau[:, 0].to(torch.float64)
+        energy = torch.sum(_nearest_distances(nearest, exact) - T * (2 * (tau64 + 1) + (2.0 / 3.0) * (cubes - 1)))
+    else:
+        energy = sums.new_zeros(())
+    if bool((tau == -1.0).all()) and bool(((p > 0).sum(dim=0) == 1).all()):  # every row one-hot
+        sums, masses = _compiled_piece(_pure_one_hot_sums)(Y, torch.argmax(p, dim=0), frame.C.shape[0])
+    return sums, masses, torch.zeros_like(masses), energy
+
+
+_COMPILED_KERNELS = {"hard": _hard_compiled, "softmax": _softmax_compiled, "entmax15": _entmax15_compiled}
 
 
 # --- the API -----------------------------------------------------------------------------
@@ -585,18 +813,21 @@ def sufficient_statistics(X, C, temperature=None, kind="hard", *, shift=None, bu
 
 
 @torch.no_grad()
-def _statistics(X, C, temperature, kind, shift, budget=None):
+def _statistics(X, C, temperature, kind, shift, budget=None, energy=True):
     """``sufficient_statistics`` of validated arguments (C and shift in the working dtype)."""
     K, D = C.shape
     working = C.dtype
     rows = min(chunk_rows(K, D, working, budget), X.shape[0])
-    frame = _frame(C, shift.to(working), temperature, kind)
-    kernel = _compiled(kind) if _compile["enabled"] else _KERNELS[kind]
+    frame = _frame(C, shift.to(working), temperature, kind, energy)
+    compiled = _compile["enabled"] and working in (torch.float32, torch.float64)
     total = _empty(K, D, C.device)
     with _workspace(rows, K, D, working, C.device) as ws:
         for start in range(0, X.shape[0], rows):
             x = X[start : start + rows].to(working)
-            sums, masses, offsets, energy = kernel(x, frame, ws)
+            if compiled and x.shape[0] == rows:  # full chunks only: one shape to compile
+                sums, masses, offsets, energy = _COMPILED_KERNELS[kind](x, frame)
+            else:
+                sums, masses, offsets, energy = _KERNELS[kind](x, frame, ws)
             n_points = torch.tensor(x.shape[0], device=C.device)
             total = combine(total, Statistics(sums, masses, offsets, energy, n_points), temperature)
     return total
@@ -605,16 +836,8 @@ def _statistics(X, C, temperature, kind, shift, budget=None):
 def step(X, C, temperature=None, kind="hard", budget=None):
     """One streamed step of validated X and C (working dtype): the new centres (K, D)."""
     shift = default_shift(C)
-    return centres(_statistics(X, C, temperature, kind, shift, budget), C, shift)
+    return centres(_statistics(X, C, temperature, kind, shift, budget, energy=False), C, shift)
 
 
-_compiled_kernels = {}
 
-
-def _compiled(kind):
-    if kind not in _compiled_kernels:
-        _compiled_kernels[kind] = torch.compile(_KERNELS[kind], dynamic=False)
-    return _compiled_kernels[kind]
-
-
-assert set(_KERNELS) == set(KINDS)
+assert set(_KERNELS) == set(_COMPILED_KERNELS) == set(KINDS)

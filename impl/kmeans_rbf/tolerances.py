@@ -23,13 +23,13 @@ The gradient of the RBF objective goes through the map a second time (``J a`` wi
 Distances by the expansion. An implementation may compute ``d_ik`` as
 ``|x_i - s|^2 + |c_k - s|^2 - 2 (x_i - s).(c_k - s)`` (one matrix product; the torch
 implementation does, with s the centres' mean on a dyadic grid). Its error is not a few
-units of roundoff of ``d_ik`` but ``(2D + 12) u (n_i + m_k)`` with ``n_i = |x_i - s|^2``
-and ``m_k = |c_k - s|^2`` (derived in the ``kmeans_rbf.torch`` module docstring): it does
-not vanish with ``d_ik``. For s within ``D rho^2 / 1024`` (squared) of the centres' mean
+units of roundoff of ``d_ik`` but ``expansion_roundings(D) u (n_i + m_k)``, with
+``expansion_roundings(D) = 3D + 16``, ``n_i = |x_i - s|^2`` and ``m_k = |c_k - s|^2``
+(derived in the ``kmeans_rbf.torch`` module docstring): it does not vanish with ``d_ik``. For s within ``D rho^2 / 1024`` (squared) of the centres' mean
 ``mu`` (``rho`` their largest coordinate deviation from it), ``n_i + m_k <= 2 (|x_i -
 mu|^2 + |c_k - mu|^2) + D rho^2 / 256``. In units of ``rtol = 256 u`` this is
 
-    e_ik = (2D + 12) / 256 * (2 (|x_i - mu|^2 + |c_k - mu|^2) + D rho^2 / 256)
+    e_ik = (3D + 16) / 256 * (2 (|x_i - mu|^2 + |c_k - mu|^2) + D rho^2 / 256)
 
 (``expansion_error``), and the bounds allow for it: it adds to the scale of distances,
 objectives and free energies, and ``e_ik + e_il`` (the error of a regret, l the nearest)
@@ -48,6 +48,7 @@ __all__ = [
     "tolerance",
     "unit_roundoff",
     "condition_of_responsibilities",
+    "expansion_roundings",
     "expansion_error",
     "error_bounds",
 ]
@@ -151,6 +152,15 @@ def condition_of_responsibilities(d, r, temperature, kind, expansion=None):
     return 1.0 + 2.0 * float(np.max(np.sum(w * spread, axis=1))) / temperature
 
 
+def expansion_roundings(n_features):
+    """Units of roundoff, times ``n_i + m_k``, in the error of distances by the expansion.
+
+    The one home of the constant of the bound derived in the ``kmeans_rbf.torch`` module
+    docstring (which uses it for its certified repair).
+    """
+    return 3 * n_features + 16
+
+
 def expansion_error(X, C):
     """``e_ik``, (N, K): the error of distances by the centred expansion, in units of rtol.
 
@@ -158,16 +168,17 @@ def expansion_error(X, C):
 
     Examples
     --------
-    >>> expansion_error(np.array([[0.0], [3.0]]), np.array([[1.0]]))   # (14/256) 2 (1, 4)
-    array([[0.109375],
-           [0.4375  ]])
+    >>> expansion_error(np.array([[0.0], [3.0]]), np.array([[1.0]]))   # (19/256) 2 (1, 4)
+    array([[0.1484375],
+           [0.59375  ]])
     """
     X, C = np.asarray(X, dtype=np.float64), np.asarray(C, dtype=np.float64)
     n_features = C.shape[1]
     mean = C.mean(axis=0)
     rho = float(np.max(np.abs(C - mean)))
     around = np.sum((X - mean) ** 2, axis=1)[:, None] + np.sum((C - mean) ** 2, axis=1)[None, :]
-    return (2 * n_features + 12) / _SUMMATION_ORDER * (2 * around + n_features * rho**2 / 256)
+    roundings = expansion_roundings(n_features) / _SUMMATION_ORDER
+    return roundings * (2 * around + n_features * rho**2 / 256)
 
 
 def error_bounds(X, C, temperature, kind, dtype):

@@ -35,20 +35,23 @@ of length D summed in *any* order, with or without fused multiply-adds, is withi
   ``a - b = (x - c) + e`` with ``|e| <= u' (|a| + |b|)``, ``u' = u / (1 - u)``. Then
   ``| |x - c|^2 - |a - b|^2 | <= 2 |a - b| |e| + |e|^2 <= 4 u' (n + m) + O(u^2)``
   (``2 p q <= p^2 + q^2`` and ``|a - b|^2 <= 2 (n + m)``);
-* the three dot products: ``|n^ - n| <= gamma_D n``, ``|m^ - m| <= gamma_D m`` and
-  ``|g^ - g| <= gamma_D sum_j |a_j b_j| <= gamma_D (n + m) / 2``; a matrix product that
-  rounds its inputs to a narrower format first (TF32 or bfloat16, when
-  ``torch.get_float32_matmul_precision()`` is not ``"highest"``) adds ``2 u_mm`` per
-  product, ``2 u_mm (n + m)`` in all;
-* the two additions of the epilogue each round a result no larger than
-  ``n + m + 2 |g| <= 2 (n + m)``: ``4 u (n + m)``.
+* the norms: ``|n^ - n| <= (gamma_D + 2u) n`` and likewise for m (two more roundings
+  where a norm is taken as a rounded square root, squared): ``(D + 2) u (n + m)``;
+* the product. Streamed (``kmeans_rbf.streaming``), ``d^`` is one dot product of length
+  D + 2, ``(a, n^, 1) . (-2 b, 1, m^)``, whose terms add up in magnitude to at most
+  ``2 (n + m)`` (``2 |a_j b_j| <= a_j^2 + b_j^2``): ``gamma_{D+2} 2 (n + m)``. Dense
+  (here), ``g^ = a . b`` then two additions: ``gamma_D (n + m) + 4 u (n + m)``. Either
+  is at most ``(2 D + 4) u (n + m)``. A matrix product that rounds its inputs to a
+  narrower format first (TF32 or bfloat16, when ``torch.get_float32_matmul_precision()``
+  is not ``"highest"``) adds ``2 u_mm`` per product: ``2 u_mm (n + m)``.
 
-Adding up, and allowing two more roundings for a norm computed as a rounded square root
-squared, ``|d^_ik - d_ik| <= E_ik = eps (n^_i + m^_k) + a`` with
+Adding up, ``(3 D + 10) u (n + m)`` and terms of order u^2, so with six units to spare,
+``|d^_ik - d_ik| <= E_ik = eps (n^_i + m^_k) + a`` with
 
-    eps = ((2 D + 12) u + 2 u_mm) / (1 - (2 D + 12) u),
+    eps = ((3 D + 16) u + 2 u_mm) / (1 - (3 D + 16) u)
 
-and ``a`` a few subnormal spacings for products that underflow (``_expansion_error``).
+(``kmeans_rbf.tolerances.expansion_roundings``), and ``a`` a few subnormal spacings for
+products that underflow (``_expansion_error``).
 The bound grows with ``n + m``, not with ``d``: the expansion loses the digits that
 ``|x|^2`` has beyond ``d``. Centring is what keeps that loss small: uncentred, data
 offset by ``10^6`` times its spread would lose twelve decimal digits (all of float32's);
@@ -78,10 +81,10 @@ row has *bit for bit* the reference's distances (``_exact_squared_distances``).
   error bound above.
 
 Re-deciding costs ``O(K D)`` per re-decided row. Rows are re-decided only near a
-decision boundary, whose width is ``E`` (about ``(2D + 12) 6e-8 (n + m)`` in float32):
-a fraction of the points that is tiny unless the data are quantised (grid data; exact
-ties are re-decided, unless the expansion is exact, as it is on small integers: the
-dyadic shift keeps it so).
+decision boundary, whose width is ``E`` (about ``(3D + 16) 6e-8 (n + m)`` in float32):
+a fraction of the points that is tiny unless the data are quantised (grid data, where
+exact ties are re-decided; the dyadic shift keeps the expansion exact on small
+integers, so the ties come out exactly equal first).
 
 Gradients and steps
 -------------------
@@ -112,6 +115,7 @@ from typing import NamedTuple
 import torch
 
 from . import _validation as validation
+from . import tolerances
 from .kinds import SOFT_KINDS
 
 __all__ = [
@@ -239,7 +243,7 @@ def _expansion_error(dtype, n_features):
     """``(eps, a)`` with ``|d^_ik - d_ik| <= eps (n^_i + m^_k) + a`` (module docstring)."""
     info = torch.finfo(dtype)
     u = info.eps / 2
-    k = (2 * n_features + 12) * u
+    k = tolerances.expansion_roundings(n_features) * u
     eps = (k + 2 * _matmul_unit_roundoff(dtype)) / (1 - k)
     subnormal_spacing = info.tiny * info.eps
     return eps, (6 * n_features + 12) * subnormal_spacing
@@ -512,10 +516,43 @@ class _MapBuffers:
     def __init__(self, rows, k, dtype, device):
         self.v = torch.empty((rows, k), dtype=dtype, device=device)
         self.t = torch.empty((rows, k), dtype=dtype, device=device)
-        self.mask = torch.empty((rows, k), dtype=torch.bool, device=device)
+        self.scratch = torch.empty((rows, k), dtype=dtype, device=device)
 
 
-def _sparse_threshold(v, kind, t, mask):
+# Eager CPU reductions over short rows are fast for sums and plain min/max, and 10-50x
+# slower for argmin, min with indices, torch.where and sums of booleans: the kernels
+# below count with float signs and take the argmin through an integer key.
+
+
+def _newton_moments(v, tau, t):
+    """``(sum [v - tau]_+, sum [v - tau]_+^2)`` per row, for a Newton step: two passes.
+
+    From ``t = max(v, tau)``: ``sum [v - tau]_+ = sum t - K tau`` and
+    ``sum [v - tau]_+^2 = sum t^2 - 2 tau sum t + K tau^2``. The cancellation costs a
+    few times K units of roundoff, which only moves the next iterate (the exact solve
+    and its check come after).
+    """
+    k = v.shape[1]
+    torch.clamp(v, min=tau, out=t)
+    total = t.sum(dim=1, keepdim=True)
+    squares = torch.linalg.vector_norm(t, dim=1, keepdim=True) ** 2
+    return total - k * tau, squares - 2 * tau * total + k * tau**2
+
+
+def _moments(v, tau, t, scratch):
+    """``t = [v - tau]_+`` and its exact row sums ``(sum t, sum t^2, |{t > 0}|)``.
+
+    The squares are summed as squares, so that equal entries give a variance of exactly
+    0 (a tie splits exactly as in the reference).
+    """
+    torch.sub(v, tau, out=t).clamp_(min=0.0)
+    mass = t.sum(dim=1, keepdim=True)
+    squares = torch.mul(t, t, out=scratch).sum(dim=1, keepdim=True)
+    size = torch.sign(t, out=scratch).sum(dim=1, keepdim=True)
+    return mass, squares, size
+
+
+def _sparse_threshold(v, kind, t, scratch, closeness=False, start=None):
     """Threshold tau (b, 1) of entmax15 (``p = [v - tau]_+^2``) or sparsemax (``[v - tau]_+``).
 
     ``v`` (b, K): rows with maximum exactly 0 (u = (z - max z)/2 for entmax15, z - max z
@@ -524,40 +561,107 @@ def _sparse_threshold(v, kind, t, mask):
     mass 1 at tau = -1) and the root lies in ``[-1, 0)``. Newton's method from tau = -1
     stays left of the root (the tangent of a convex function lies below it), so the set
     ``S = {v > tau}`` only shrinks towards the support. After ``_NEWTON_STEPS`` steps the
-    quadratic (linear) equation on S is solved exactly, as in the reference:
+    quadratic (linear) equation on S is solved exactly, as in the reference, from the
+    sums of ``t = v - tau`` over S (``sum_S v = sum t + |S| tau``, and likewise for
+    squares):
 
         entmax15:  tau_S = mean_S - sqrt((1 - |S| var_S) / |S|),
         sparsemax: tau_S = (sum_S v - 1) / |S|,
 
     and accepted iff ``{v > tau_S} = S`` (every member above, every other entry at or
-    below). ``t`` and ``mask`` are (b, K) scratch; on return ``t = [v - tau_S]_+`` and
-    ``mask = {v > tau_S}``. Returns ``(tau_S, converged)``, converged (b,) boolean.
+    below: the counts agree, since S = {v > tau} for a tau on one side of tau_S).
+    ``t`` and ``scratch`` are (b, K) buffers; on return ``t = [v - tau_S]_+``. Returns
+    ``(tau_S, converged)``, converged (b,) boolean, and with ``closeness`` also
+    ``min_k |v_k - tau_S|`` (b,): how near the row is to a change of support.
+
+    ``start`` (b, 1), a lower bound of the threshold better than -1 (entmax15: the root
+    for the two largest entries, ``_two_largest_root``), is tried first with no Newton
+    step: it identifies the support of every row whose support has at most two entries;
+    the others take the Newton steps from it.
     """
-    tau = torch.full_like(v[:, :1], -1.0)
-    for _ in range(_NEWTON_STEPS):
-        torch.sub(v, tau, out=t).clamp_(min=0.0)
-        mass = t.sum(dim=1, keepdim=True)
+    if start is None:
+        return _solve_threshold(v, kind, t, scratch, closeness)
+    result = _solve_threshold(v, kind, t, scratch, closeness, steps=0, tau=start)
+    tau, converged = result[0], result[1]
+    left = torch.nonzero(~converged).flatten()
+    if left.numel():
+        v_left = v[left]
+        rows = _solve_threshold(v_left, kind, torch.empty_like(v_left), torch.empty_like(v_left), closeness, tau=start[left])
+        tau[left] = rows[0]
+        converged[left] = rows[1]
+        t[left] = torch.clamp(v_left - rows[0], min=0.0)
+        if closeness:
+            result[2][left] = rows[2]
+    return result
+
+
+def _two_largest_root(second):
+    """entmax15's threshold for a row (0, w) (u units): a lower bound for the whole row.
+
+    ``(0 - tau)^2 + (w - tau)^2 = 1`` gives ``tau = (w - sqrt(2 - w^2)) / 2`` while
+    ``w > -1``, else -1; entries added to a row only raise its threshold.
+    """
+    root = (second - torch.sqrt(torch.clamp(2 - second**2, min=0.0))) / 2
+    return torch.where(second > -1, root, -1.0)
+
+
+def _solve_threshold(v, kind, t, scratch, closeness=False, steps=None, tau=None):
+    """Newton steps from ``tau`` (default -1) and the exact solve: see ``_sparse_threshold``."""
+    tau = torch.full_like(v[:, :1], -1.0) if tau is None else tau
+    for _ in range(_NEWTON_STEPS if steps is None else steps):
         if kind == "entmax15":
-            squares = torch.linalg.vector_norm(t, dim=1, keepdim=True) ** 2
+            mass, squares = _newton_moments(v, tau, t)
             tau = tau + (squares - 1) / (2 * mass)
         else:
-            count = torch.gt(t, 0, out=mask).sum(dim=1, keepdim=True)
-            tau = tau + (mass - 1) / count
-    torch.gt(v, tau, out=mask)
-    size = mask.sum(dim=1, keepdim=True)
-    torch.where(mask, v, v.new_zeros(()), out=t)
-    total = t.sum(dim=1, keepdim=True)
+            mass, _, size = _moments(v, tau, t, scratch)
+            tau = tau + (mass - 1) / size
+    mass, squares, size = _moments(v, tau, t, scratch)
     if kind == "entmax15":
-        mean = total / size
-        mean_of_squares = torch.sum(t.square_(), dim=1, keepdim=True) / size
-        delta = (1 - size * (mean_of_squares - mean**2)) / size
-        tau = mean - torch.sqrt(torch.clamp(delta, min=0.0))
+        # The variance of v over S is that of t = v - tau (shift invariant).
+        mean = mass / size
+        variance = squares / size - mean**2
+        delta = (1 - size * variance) / size
+        tau = (mean + tau) - torch.sqrt(torch.clamp(delta, min=0.0))
     else:
-        tau = (total - 1) / size
+        tau = (mass + size * tau - 1) / size
     tau = torch.clamp(tau, min=-1.0)  # tau >= -1 exactly: the top entry alone has mass 1
-    converged = torch.gt(v, tau, out=mask).sum(dim=1, keepdim=True) == size
-    torch.sub(v, tau, out=t).clamp_(min=0.0)
-    return tau, converged[:, 0]
+    torch.sub(v, tau, out=t)
+    near = torch.abs(t, out=scratch).amin(dim=1) if closeness else None
+    t.clamp_(min=0.0)
+    converged = (torch.sign(t, out=scratch).sum(dim=1, keepdim=True) == size)[:, 0]
+    return (tau, converged, near) if closeness else (tau, converged)
+
+
+def _argmin(S, keys, nonnegative=False):
+    """``argmin`` of every row of S (b, K), through an order-preserving integer key.
+
+    The float's bits, made monotone (negative values have their magnitude bits
+    flipped; for ``nonnegative`` S they already are), lose their lowest
+    ``bits = ceil(log2 K)`` bits to the column index, and one integer ``amin`` finds the
+    row minimum and its first index together. The result is the first index of the
+    smallest value except between entries within ``2^bits`` units in the last place of
+    each other: ``_argmin_slack`` widens the near-tie band by that much, so such rows are
+    re-decided exactly. ``keys`` is a (b, K) integer buffer.
+    """
+    k = S.shape[1]
+    bits = max(1, (k - 1).bit_length())
+    width = torch.finfo(S.dtype).bits
+    integer = S.view(torch.int32 if width == 32 else torch.int64)
+    if nonnegative:
+        torch.bitwise_and(integer, ~(2**bits - 1), out=keys)
+    else:
+        torch.bitwise_right_shift(integer, width - 1, out=keys)
+        keys.bitwise_and_(2 ** (width - 1) - 1).bitwise_xor_(integer)
+        keys.bitwise_and_(~(2**bits - 1))
+    keys.bitwise_or_(torch.arange(k, dtype=keys.dtype, device=keys.device))
+    return keys.amin(dim=1).bitwise_and_(2**bits - 1).to(torch.long)
+
+
+def _argmin_slack(values, n_clusters):
+    """How far (absolute) the value at ``_argmin``'s index can be above the row minimum."""
+    info = torch.finfo(values.dtype)
+    bits = max(1, (n_clusters - 1).bit_length())
+    return 2.0**bits * (info.eps * values.abs() + info.tiny * info.eps)
 
 
 def _sorted_descending(u):
@@ -608,12 +712,12 @@ def _sparse_rows(Z, out, kind, buffers):
     sparsemax. Exactly 0 outside the support, exactly one-hot when the gap is large.
     """
     b = Z.shape[0]
-    v, t, mask = buffers.v[:b], buffers.t[:b], buffers.mask[:b]
+    v, t, scratch = buffers.v[:b], buffers.t[:b], buffers.scratch[:b]
     # -inf and spreads beyond the float range give -inf here: weight 0, as meant.
     torch.sub(Z, Z.amax(dim=1, keepdim=True), out=v)
     if kind == "entmax15":
         v.mul_(0.5)
-    tau, converged = _sparse_threshold(v, kind, t, mask)
+    tau, converged = _sparse_threshold(v, kind, t, scratch)
     if kind == "entmax15":
         t.square_()
     out.copy_(t)
@@ -628,7 +732,7 @@ def _sparse_rows(Z, out, kind, buffers):
 def _map_rows(k, dtype):
     """Rows per block for the maps: the scratch of one block fits ``_MAP_BLOCK_BYTES``."""
     itemsize = torch.finfo(dtype).bits // 8
-    return max(1, _MAP_BLOCK_BYTES // (k * (2 * itemsize + 1)))
+    return max(1, _MAP_BLOCK_BYTES // (k * 3 * itemsize))
 
 
 def _sparse_forward(Z, kind, with_threshold=False):

@@ -511,9 +511,7 @@ def _entmax15(x, frame, ws):
     if left.numel():
         _threshold_rows(v, tau, t, left)
         closeness[left] = torch.abs(v[left] - tau[left]).amin(dim=1)
-    # Support certification: an entry within 2 E_i / T of tau may be on the wrong side
-    # (plus the roundings of v, a few ulps of |d| / T <= 2 (n + m) / T).
-    slack = 2.5 * error / T + 8 * torch.finfo(v.dtype).eps
+    slack = _support_slack(error, T, v.dtype)
     if exact is not None:
         slack[exact.rows] = -1.0
     more = _exact_rows(x, frame, closeness <= slack)
@@ -539,6 +537,16 @@ def _entmax15(x, frame, ws):
     else:
         energy = sums.new_zeros(())
     return sums, masses, torch.zeros_like(masses), energy
+
+
+def _support_slack(error, temperature, dtype):
+    """How near (in u = z/2) an entry must be to tau for the support to be re-decided.
+
+    An error ``E_i`` in the distances moves ``u_k`` by ``E_i / T`` at most and tau (a
+    convex combination of the u's sensitivities) as much: ``2 E_i / T``, plus the
+    roundings of u itself (a few ulps of ``|d| / T <= 2 (n + m) / T``: a quarter more).
+    """
+    return 2.5 * error / temperature + 8 * torch.finfo(dtype).eps
 
 
 def _threshold_rows(v, tau, t, rows):
@@ -728,7 +736,7 @@ def _entmax15_compiled(x, frame):
     if left.numel():
         _threshold_rows(v, tau, t, left)
         closeness[left] = torch.abs(v[left] - tau[left]).amin(dim=1)
-    slack = 2.5 * error / T + 8 * torch.finfo(v.dtype).eps
+    slack = _support_slack(error, T, v.dtype)
     if exact is not None:
         v[exact.rows] = (-_exact_regrets(exact) / T / 2).to(v.dtype)
         _threshold_rows(v, tau, t, exact.rows)

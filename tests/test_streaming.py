@@ -523,3 +523,32 @@ def test_compiled_steps_equal_the_eager_ones(dtype):
                           2 * bound["lloyd_step" if kind == "hard" else "soft_step"], f"{kind} compiled vs eager")
     finally:
         streaming.use_compile(previous)
+
+
+@pytest.mark.parametrize("kind", ["hard", "softmax", "entmax15"])
+def test_worker_threads_give_the_same_step(kind):
+    # With two intra-op threads a large step runs its chunks on two worker threads (torch
+    # ops single-threaded meanwhile): the same step as inline, the same every time, the
+    # thread setting restored, and a bad chunk's error raised in the caller.
+    # Catches: a worker that skips or repeats chunks (parts taking blocks i::workers
+    # wrongly), or a thread count left at 1.
+    rng = np.random.default_rng(7)
+    X, C = torch.tensor(rng.standard_normal((5000, 3))), torch.tensor(rng.standard_normal((4, 3)))
+    T = None if kind == "hard" else 0.4
+    budget = budget_for(300, 4, 3, torch.float64) * 2  # 2 workers x 300 rows: 9 chunks each
+    inline = streaming.step(X, C, T, kind, budget)
+    bound = error_bounds(X.numpy(), C.numpy(), T, kind, np.float64)["lloyd_step" if kind == "hard" else "soft_step"]
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert krbf._workers(X.device, 17) == 2
+        first, again = streaming.step(X, C, T, kind, budget), streaming.step(X, C, T, kind, budget)
+        assert torch.get_num_threads() == 2
+        X[4321, 0] = float("nan")
+        with pytest.raises(ValueError, match="X contains NaN"):
+            streaming.step(X, C, T, kind, budget)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)
+    assert torch.equal(first, again)
+    assert_within(first.numpy(), inline.numpy(), 2 * bound, "workers vs inline")

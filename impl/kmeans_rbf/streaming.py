@@ -284,25 +284,28 @@ class _Workspace:
         self.keys = torch.empty((rows, n_clusters), dtype=torch.int32 if dtype == torch.float32 else torch.int64, device=device)
 
 
-# One cached workspace: steps in a loop (kmeans, anneal, a distributed fit) reuse it.
-_cache = {"workspace": None}
+# One cached workspace per worker: steps in a loop (kmeans, anneal, a distributed fit)
+# reuse them.
+_cache = {}
 _cache_lock = threading.Lock()
 
 
 @contextlib.contextmanager
-def _workspace(rows, n_clusters, n_features, dtype, device):
+def _workspace(rows, n_clusters, n_features, dtype, device, slot=0):
     key = (rows, n_clusters, n_features, dtype, torch.device(device))
-    if not _cache_lock.acquire(blocking=False):  # another thread holds it: a private one
+    with _cache_lock:
+        lock = _cache.setdefault(("lock", slot), threading.Lock())
+    if not lock.acquire(blocking=False):  # another call holds it: a private one
         yield _Workspace(rows, n_clusters, n_features, dtype, device)
         return
     try:
-        workspace = _cache["workspace"]
+        workspace = _cache.get(slot)
         if workspace is None or workspace.key != key:
-            _cache["workspace"] = None  # release the old buffers before allocating
-            workspace = _cache["workspace"] = _Workspace(rows, n_clusters, n_features, dtype, device)
+            _cache[slot] = None  # release the old buffers before allocating
+            workspace = _cache[slot] = _Workspace(rows, n_clusters, n_features, dtype, device)
         yield workspace
     finally:
-        _cache_lock.release()
+        lock.release()
 
 
 def release_workspace():
@@ -312,7 +315,8 @@ def release_workspace():
     (and fault in) fresh buffers every time; this returns that memory.
     """
     with _cache_lock:
-        _cache["workspace"] = None
+        for slot in [key for key in _cache if not isinstance(key, tuple)]:
+            _cache[slot] = None
 
 
 # --- the chunk kernels ---------------------------------------------------------------
@@ -825,19 +829,32 @@ def _statistics(X, C, temperature, kind, shift, budget=None, energy=True):
     """``sufficient_statistics`` of validated arguments (C and shift in the working dtype)."""
     K, D = C.shape
     working = C.dtype
-    rows = min(chunk_rows(K, D, working, budget), X.shape[0])
-    frame = _frame(C, shift.to(working), temperature, kind, energy)
+    budget = DEFAULT_BUDGET if budget is None else budget
     compiled = _compile["enabled"] and working in (torch.float32, torch.float64)
-    total = _empty(K, D, C.device)
-    with _workspace(rows, K, D, working, C.device) as ws:
-        for start in range(0, X.shape[0], rows):
-            x = X[start : start + rows].to(working)
-            if compiled and x.shape[0] == rows:  # full chunks only: one shape to compile
-                sums, masses, offsets, energy = _COMPILED_KERNELS[kind](x, frame)
-            else:
-                sums, masses, offsets, energy = _KERNELS[kind](x, frame, ws)
-            n_points = torch.tensor(x.shape[0], device=C.device)
-            total = combine(total, Statistics(sums, masses, offsets, energy, n_points), temperature)
+    rows = min(chunk_rows(K, D, working, budget), X.shape[0])
+    workers = 1 if compiled else krbf_torch._workers(C.device, -(-X.shape[0] // rows))
+    if workers > 1:  # the budget is shared: each worker has its own buffers
+        rows = min(chunk_rows(K, D, working, budget // workers), X.shape[0])
+    starts = range(0, X.shape[0], rows)
+    frame = _frame(C, shift.to(working), temperature, kind, energy)
+
+    def work(part):
+        total = _empty(K, D, C.device)
+        with _workspace(rows, K, D, working, C.device, slot=part) as ws:
+            for start in starts[part::workers]:
+                x = X[start : start + rows].to(working)
+                if compiled and x.shape[0] == rows:  # full chunks only: one shape to compile
+                    sums, masses, offsets, energy = _COMPILED_KERNELS[kind](x, frame)
+                else:
+                    sums, masses, offsets, energy = _KERNELS[kind](x, frame, ws)
+                n_points = torch.tensor(x.shape[0], device=C.device)
+                total = combine(total, Statistics(sums, masses, offsets, energy, n_points), temperature)
+        return total
+
+    parts = krbf_torch._in_workers(work, workers)
+    total = parts[0]
+    for part in parts[1:]:
+        total = combine(total, part, temperature)
     return total
 
 

@@ -157,16 +157,23 @@ def _floating_tensor(a, name):
     return a
 
 
-def _data_and_centres(X, C, centres_name="C"):
-    """Validated X and C in the working dtype, and the dtype to return results in."""
+def _data_and_centres(X, C, centres_name="C", streamed=False):
+    """Validated X and C in the working dtype, and the dtype to return results in.
+
+    ``streamed``: X is left in its dtype and its entries unchecked, for a step that
+    streams it (unless grad is required): the chunks convert themselves and raise the
+    same ValueError from the squared norms they compute anyway. A separate pass over a
+    large X costs as much as a scikit-learn iteration on a busy machine.
+    """
     X, C = _floating_tensor(X, "X"), _floating_tensor(C, centres_name)
     if X.dtype != C.dtype:
         raise TypeError(f"X and {centres_name} must have the same dtype; got {X.dtype} and {C.dtype}")
     if X.device != C.device:
         raise ValueError(f"X and {centres_name} must be on the same device; got {X.device} and {C.device}")
-    validation.validate_data_and_centres(X, C, centres_name)
+    streamed = streamed and not _requires_grad(X, C)
+    validation.validate_data_and_centres(X, C, centres_name, finite_data=not streamed)
     working = _working_dtype(X.dtype)
-    return X.to(working), C.to(working), X.dtype
+    return (X if streamed else X.to(working)), C.to(working), X.dtype
 
 
 def _returned(result, dtype):
@@ -1149,7 +1156,7 @@ def lloyd_step(X, C):
     tensor([[0.5000],
             [2.0000]])
     """
-    X, C, dtype = _data_and_centres(X, C)
+    X, C, dtype = _data_and_centres(X, C, streamed=True)
     return _returned(_step(X, C, None, "hard"), dtype)
 
 
@@ -1175,7 +1182,7 @@ def soft_step(X, C, temperature=None, kind="softmax"):
     """
     validation.validate_kind(kind)
     temperature = validation.validate_temperature(temperature, kind)
-    X, C, dtype = _data_and_centres(X, C)
+    X, C, dtype = _data_and_centres(X, C, streamed=True)
     _validate_representable(temperature, dtype)
     return _returned(_step(X, C, temperature, kind), dtype)
 
@@ -1202,8 +1209,9 @@ def kmeans(X, C0, n_iter):
     tensor([[0.5000],
             [9.5000]])
     """
-    X, C, dtype = _data_and_centres(X, C0, "C0")
-    for _ in range(validation.validate_count(n_iter, "n_iter")):
+    n_iter = validation.validate_count(n_iter, "n_iter")
+    X, C, dtype = _data_and_centres(X, C0, "C0", streamed=n_iter > 0)  # the first step checks X
+    for _ in range(n_iter):
         C = _step(X, C, None, "hard")
     return _returned(C, dtype)
 
@@ -1222,7 +1230,7 @@ def anneal(X, C0, temperatures, kind="softmax", steps_per_temperature=1):
     validation.validate_kind(kind, allowed=SOFT_KINDS)
     temperatures = validation.validate_temperatures(temperatures, kind)
     steps = validation.validate_count(steps_per_temperature, "steps_per_temperature", minimum=1)
-    X, C, dtype = _data_and_centres(X, C0, "C0")
+    X, C, dtype = _data_and_centres(X, C0, "C0", streamed=True)  # the first step checks X
     for temperature in temperatures:
         _validate_representable(temperature, dtype)
     trajectory = [C]

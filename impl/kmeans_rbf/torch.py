@@ -243,11 +243,13 @@ def _in_workers(work, workers):
         if pool is None:
             pool = _pools[workers] = ThreadPoolExecutor(workers, thread_name_prefix="kmeans_rbf")
     previous = torch.get_num_threads()
+    grad_mode = torch.is_grad_enabled()  # thread-local: the workers take the caller's
     torch.set_num_threads(1)
 
     def single_threaded(part):
         torch.set_num_threads(1)  # this thread's own OpenMP setting, too
-        return work(part)
+        with torch.set_grad_enabled(grad_mode):
+            return work(part)
 
     try:
         return list(pool.map(single_threaded, range(workers)))
@@ -826,6 +828,31 @@ def _simplex_backward(s, grad):
     return weighted - s * weighted.sum(dim=-1, keepdim=True) / s.sum(dim=-1, keepdim=True)
 
 
+def _simplex_backward_blocks(p, grad, kind):
+    """``_simplex_backward`` with ``s = sqrt(p)`` (entmax15) or the support (sparsemax),
+    by row blocks on the workers, with one output allocation: for a first-order backward,
+    where nothing needs to differentiate it again."""
+    shape = p.shape
+    p, grad = p.reshape(-1, shape[-1]), grad.reshape(-1, shape[-1]).contiguous()
+    out = torch.empty_like(p)
+    block = min(_map_rows(shape[-1], p.dtype), max(p.shape[0], 1))
+    starts = range(0, p.shape[0], block)
+    workers = _workers(p.device, len(starts))
+
+    def work(part):
+        s_buffer, w_buffer = torch.empty((block, shape[-1]), dtype=p.dtype, device=p.device), torch.empty_like(out[:block])
+        for start in starts[part::workers]:
+            rows = slice(start, start + block)
+            b = min(block, p.shape[0] - start)
+            s = torch.sqrt(p[rows], out=s_buffer[:b]) if kind == "entmax15" else torch.sign(p[rows], out=s_buffer[:b])
+            weighted = torch.mul(s, grad[rows], out=w_buffer[:b])
+            ratio = weighted.sum(dim=1, keepdim=True) / s.sum(dim=1, keepdim=True)
+            torch.sub(weighted, s.mul_(ratio), out=out[rows])
+
+    _in_workers(work, workers)
+    return out.reshape(shape)
+
+
 class _SupportSqrt(torch.autograd.Function):
     """``sqrt(p)`` whose derivative is 0 off the support (p = 0) instead of inf.
 
@@ -862,7 +889,9 @@ class _Entmax15(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         (p,) = ctx.saved_tensors
-        return _simplex_backward(_SupportSqrt.apply(p), grad), None
+        if torch.is_grad_enabled():  # create_graph: a backward that is differentiable itself
+            return _simplex_backward(_SupportSqrt.apply(p), grad), None
+        return _simplex_backward_blocks(p, grad, "entmax15"), None
 
 
 class _Sparsemax(torch.autograd.Function):
@@ -877,7 +906,9 @@ class _Sparsemax(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         (p,) = ctx.saved_tensors
-        return _simplex_backward((p > 0).to(grad.dtype), grad)
+        if torch.is_grad_enabled():
+            return _simplex_backward((p > 0).to(grad.dtype), grad)
+        return _simplex_backward_blocks(p, grad, "sparsemax")
 
 
 def _entmax15(Z, p=None):

@@ -690,7 +690,7 @@ def _solve_threshold(v, kind, t, scratch, closeness=False, steps=None, tau=None)
     return (tau, converged, near) if closeness else (tau, converged)
 
 
-def _argmin(S, keys, nonnegative=False):
+def _argmin(S, keys, nonnegative=False, columns=None):
     """``argmin`` of every row of S (b, K), through an order-preserving integer key.
 
     The float's bits, made monotone (negative values have their magnitude bits
@@ -698,8 +698,9 @@ def _argmin(S, keys, nonnegative=False):
     ``bits = ceil(log2 K)`` bits to the column index, and one integer ``amin`` finds the
     row minimum and its first index together. The result is the first index of the
     smallest value except between entries within ``2^bits`` units in the last place of
-    each other: ``_argmin_slack`` widens the near-tie band by that much, so such rows are
-    re-decided exactly. ``keys`` is a (b, K) integer buffer.
+    each other: ``_argmin_slack_factors`` widen the near-tie band by that much, so such rows are
+    re-decided exactly. ``keys`` is a (b, K) integer buffer, ``columns`` optionally
+    ``arange(K)`` in its dtype.
     """
     k = S.shape[1]
     bits = max(1, (k - 1).bit_length())
@@ -711,15 +712,16 @@ def _argmin(S, keys, nonnegative=False):
         torch.bitwise_right_shift(integer, width - 1, out=keys)
         keys.bitwise_and_(2 ** (width - 1) - 1).bitwise_xor_(integer)
         keys.bitwise_and_(~(2**bits - 1))
-    keys.bitwise_or_(torch.arange(k, dtype=keys.dtype, device=keys.device))
+    keys.bitwise_or_(torch.arange(k, dtype=keys.dtype, device=keys.device) if columns is None else columns)
     return keys.amin(dim=1).bitwise_and_(2**bits - 1).to(torch.long)
 
 
-def _argmin_slack(values, n_clusters):
-    """How far (absolute) the value at ``_argmin``'s index can be above the row minimum."""
-    info = torch.finfo(values.dtype)
+def _argmin_slack_factors(dtype, n_clusters):
+    """``(f, g)``: the value at ``_argmin``'s index is within ``f |v| + g`` of the row
+    minimum v (``2^bits`` units in the last place, or subnormal spacings)."""
+    info = torch.finfo(dtype)
     bits = max(1, (n_clusters - 1).bit_length())
-    return 2.0**bits * (info.eps * values.abs() + info.tiny * info.eps)
+    return 2.0**bits * info.eps, 2.0**bits * info.tiny * info.eps
 
 
 def _sorted_descending(u):

@@ -173,6 +173,20 @@ def test_far_offsets_and_relative_gaps_of_the_scale_tier(dtype):
         assert np.array_equal(labels, reference.assign(X, Cr)), f"offset {offset}"
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("dtype, offset", [("float32", 1e3), ("float64", 1e6)])
+def test_planted_bisectors_at_the_scale_tiers_sizes(dtype, offset):
+    # K = 1024 centres in D = 256, far from the origin: labels exactly the reference's
+    # (the reference evaluated by blocks of rows: it forms (rows, K, D) differences).
+    X, C = planted_bisectors(3000, 1024, 256, offset, dtype, seed=11)
+    expected = np.concatenate([reference.assign(X[i : i + 50], C) for i in range(0, len(X), 50)])
+    labels = krbf.assign(torch.tensor(X, dtype=DTYPES[dtype]), torch.tensor(C, dtype=DTYPES[dtype])).numpy()
+    assert np.array_equal(labels, expected), f"{np.sum(labels != expected)} labels differ"
+    counts = streaming.sufficient_statistics(torch.tensor(X, dtype=DTYPES[dtype]), torch.tensor(C, dtype=DTYPES[dtype]),
+                                             budget=2**22).masses.numpy()
+    assert np.array_equal(counts, np.bincount(expected, minlength=len(C)))
+
+
 def test_far_offsets_bite():
     assert_bites(test_far_offsets_and_relative_gaps_of_the_scale_tier, uncentred_without_repair, "float64")
 

@@ -318,8 +318,27 @@ def test_streamed_softmax_step_at_underflow(scale):
     np.testing.assert_array_equal(actual[1], X[-1])  # the least-regret point, exactly
 
 
+def test_streamed_softmax_step_with_a_centre_faint_in_some_chunks_only():
+    # The far centre's weights are all tiny in the first chunks (rescaled: offsets > 0)
+    # and ordinary in the last one (a point near it): the running statistics must be
+    # rescaled to the last chunk's offset 0, not lost or left at the first chunks'.
+    # Catches: chunk statistics added without aligning their offsets.
+    # The last chunk has a point near every centre and soft rows: no centre is faint
+    # there, so it is added to statistics that earlier chunks left rescaled.
+    rng = np.random.default_rng(8)
+    X = np.concatenate([rng.uniform(-1, 1, (15, 2)), [[39.0, 0.5], [40.5, -0.2], [0.3, 0.1]]])
+    C = np.array([[0.0, 0.0], [0.5, 0.0], [40.0, 0.0]])
+    T = 0.5
+    expected = reference.soft_step(X, C, T, "softmax")
+    stats = streaming.sufficient_statistics(torch.tensor(X), torch.tensor(C), T, "softmax",
+                                            budget=budget_for(5, 3, 2, torch.float64))
+    actual = streaming.centres(stats, torch.tensor(C), streaming.default_shift(torch.tensor(C))).numpy()
+    assert_within(actual, expected, error_bounds(X, C, T, "softmax", np.float64)["soft_step"], "soft_step")
+
+
 def test_streamed_softmax_underflow_bites():
     assert_bites(test_streamed_softmax_step_at_underflow, unaligned_combine, 1.0)
+    assert_bites(test_streamed_softmax_step_with_a_centre_faint_in_some_chunks_only, unaligned_combine)
 
 
 # --- entmax15 and sparsemax thresholds -------------------------------------------------------

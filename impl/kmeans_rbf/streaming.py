@@ -68,19 +68,30 @@ No autograd (``torch.no_grad``): a differentiable step is ``kmeans_rbf.torch.sof
 with inputs that require grad.
 
 Chunk size and memory. ``chunk_rows`` gives the rows per chunk for a memory ``budget``
-(default ``DEFAULT_BUDGET``, 32 MiB): the chunk's buffers (three (rows, K) matrices in
-the working dtype, one boolean one, the centred rows and their float64 copy) fit in it.
-That is all a step allocates beyond the data and O(K D) statistics: a soft step at
-N = 2,000,000, K = 256, D = 32 in float32 allocates about 32 MiB, where the (N, K) matrix
-alone would be 2 GiB (benchmarks/README.md; tests/test_streaming.py counts it).
+(default ``DEFAULT_BUDGET``, 16 MiB, shared by the workers below): a chunk's buffers
+(four (rows, K) matrices in the working dtype, the centred rows, their float64 copy)
+fit in it. That is all a step allocates beyond the data and O(K D) statistics: a soft
+step at N = 2,000,000, K = 256, D = 32 in float32 allocates 16-21 MiB, where the (N, K)
+matrix alone would be 2 GiB (benchmarks/README.md; tests/test_streaming.py counts the
+allocations). Larger budgets do not help: a chunk should stay in the cache.
 
-torch.compile. The chunk kernels are plain tensor code; ``use_compile(True)`` (or the
-environment variable ``KMEANS_RBF_COMPILE=1``) compiles them with ``torch.compile``.
-The first call of each kind, dtype and shape compiles for 25-40 s on a two-core
-machine; afterwards a step runs in 60-90 % of the eager time (benchmarks/README.md has the
-measured ratios). Compile when you will run steps on large data for minutes (e.g.
-``kmeans`` or ``anneal`` on a million points for hundreds of steps); never for a few
-steps, small data, or tests. Off by default.
+Parallelism. On the CPU the chunks are shared by ``torch.get_num_threads()`` worker
+threads, torch's own ops being single-threaded meanwhile (``kmeans_rbf.torch``: a few
+dozen ops per chunk each synchronising all intra-op threads is what made the steps slow
+on a busy machine). The result does not depend on the scheduling (worker i takes chunks
+i, i + workers, ...), only, through the order of summation, on the number of workers.
+``KMEANS_RBF_WORKERS=0`` turns this off.
+
+torch.compile. ``use_compile(True)`` (or ``KMEANS_RBF_COMPILE=1``) runs full chunks
+through ``torch.compile``-d versions of the kernels (pure functions in a transposed
+layout, scalars as 0-d tensors so that new centres or a new temperature do not
+recompile; the data-dependent repairs stay eager). The first call compiles for 5-40 s
+(less with inductor's cache warm). On the two-core CPU we measured them no faster than
+the eager kernels (the generated reductions over K = 64 entries are slower than torch's,
+and the GEMMs are the same), so compilation is off by default and not worth it on CPU;
+on CUDA, where every eager op is a kernel launch, it should be, for runs long enough to
+repay the compilation (untested here: no GPU). The compiled kernels run on one thread
+(no workers).
 
 Examples
 --------
@@ -468,7 +479,8 @@ class _Accumulator:
     with the rescaling of ``combine``.
     """
 
-    def __init__(self, n_clusters, n_features, device):
+    def __init__(self, n_clusters, n_features, device, temperature=None):
+        self.temperature = temperature
         zeros = dict(dtype=torch.float64, device=device)
         self.sums = torch.zeros((n_clusters, n_features), **zeros)
         self.masses = torch.zeros((n_clusters,), **zeros)
@@ -489,7 +501,7 @@ class _Accumulator:
             self.masses.index_add_(0, labels, ws.ones64[:b])
         else:
             sums = torch.zeros_like(self.sums).index_add_(0, labels, Y64)
-            self.merge(sums, torch.zeros_like(self.masses).index_add_(0, labels, ws.ones64[:b]), None, None)
+            self.merge(sums, torch.zeros_like(self.masses).index_add_(0, labels, ws.ones64[:b]), None)
 
     def add(self, sums, masses):
         """Chunk sums and masses (any float dtype) with offsets 0."""
@@ -497,9 +509,9 @@ class _Accumulator:
             self.sums += sums
             self.masses += masses
         else:
-            self.merge(sums.to(torch.float64), masses.to(torch.float64), None, None)
+            self.merge(sums.to(torch.float64), masses.to(torch.float64), None)
 
-    def merge(self, sums, masses, offsets, temperature):
+    def merge(self, sums, masses, offsets):
         """Chunk statistics with per-centre ``offsets`` (None: 0), rescaled as ``combine``."""
         if offsets is None and self.offsets is None:
             self.sums += sums
@@ -507,7 +519,7 @@ class _Accumulator:
             return
         before = Statistics(self.sums, self.masses, _offsets(self.offsets, self.masses), self.energy, 0)
         after = Statistics(sums, masses, _offsets(offsets, masses), torch.zeros_like(self.energy), 0)
-        self.sums, self.masses, self.offsets, self.energy, _ = combine(before, after, temperature)
+        self.sums, self.masses, self.offsets, self.energy, _ = combine(before, after, self.temperature)
 
     def statistics(self):
         offsets = _offsets(self.offsets, self.masses)
@@ -579,7 +591,7 @@ def _softmax(x, frame, ws, acc):
         masses[faint] = w.sum(dim=0).to(torch.float64)
         offsets = torch.zeros_like(masses)
         offsets[faint] = least.to(torch.float64)
-        acc.merge(sums, masses, offsets, T)
+        acc.merge(sums, masses, offsets)
     if frame.energy:
         acc.energy += _nearest_sum(nearest, exact) - T * torch.sum(torch.log(Z), dtype=torch.float64)
 
@@ -926,13 +938,13 @@ def _statistics(X, C, temperature, kind, shift, budget=None, energy=True):
     frame = _frame(C, shift.to(working), temperature, kind, energy)
 
     def work(part):
-        acc = _Accumulator(K, D, C.device)
+        acc = _Accumulator(K, D, C.device, temperature)
         with _workspace(rows, K, D, working, C.device, slot=part) as ws:
             for start in starts[part::workers]:
                 x = X[start : start + rows].to(working)
                 if compiled and x.shape[0] == rows:  # full chunks only: one shape to compile
                     sums, masses, offsets, energy = _COMPILED_KERNELS[kind](x, frame)
-                    acc.merge(sums, masses, offsets, temperature)
+                    acc.merge(sums, masses, offsets)
                     acc.energy += energy
                 else:
                     _KERNELS[kind](x, frame, ws, acc)

@@ -96,6 +96,17 @@ not a loss). When X or C requires grad and grad mode is on, a step takes the den
 differentiable path instead (the same maths with the (N, K) matrix formed), so that
 ``soft_step(X, C, ...).sum().backward()`` works as before; it then costs O(N K) memory.
 
+Speed
+-----
+Where this code spends its time on a CPU (measured on two cores; benchmarks/README.md):
+the distance GEMM and, for soft steps, the weighted sums (a second GEMM) and the
+exponentials; then passes over (chunk, K) matrices, which are cheap only as plain
+elementwise ops and float reductions (argmin, min with indices, ``torch.where`` and
+boolean sums are 10-50x slower, so the argmin goes through an integer key and counts
+through float signs); then dispatch, a few microseconds per op per chunk. Rows of a
+step, and of the maps, are processed in blocks on worker threads with single-threaded
+torch ops (``_in_workers``). Compilation: ``kmeans_rbf.streaming`` (off by default).
+
 Examples
 --------
 >>> import torch

@@ -931,16 +931,17 @@ def _statistics(X, C, temperature, kind, shift, budget=None, energy=True):
     budget = DEFAULT_BUDGET if budget is None else budget
     compiled = _compile["enabled"] and working in (torch.float32, torch.float64)
     rows = min(chunk_rows(K, D, working, budget), X.shape[0])
-    workers = 1 if compiled else krbf_torch._workers(C.device, -(-X.shape[0] // rows))
+    workers = 0 if compiled else krbf_torch._workers(C.device, -(-X.shape[0] // rows))
     if workers > 1:  # the budget is shared: each worker has its own buffers
         rows = min(chunk_rows(K, D, working, budget // workers), X.shape[0])
+        workers = krbf_torch._workers(C.device, -(-X.shape[0] // rows))
     starts = range(0, X.shape[0], rows)
     frame = _frame(C, shift.to(working), temperature, kind, energy)
 
     def work(part):
         acc = _Accumulator(K, D, C.device, temperature)
         with _workspace(rows, K, D, working, C.device, slot=part) as ws:
-            for start in starts[part::workers]:
+            for start in starts[part :: max(workers, 1)]:
                 x = X[start : start + rows].to(working)
                 if compiled and x.shape[0] == rows:  # full chunks only: one shape to compile
                     sums, masses, offsets, energy = _COMPILED_KERNELS[kind](x, frame)

@@ -931,7 +931,7 @@ def _statistics(X, C, temperature, kind, shift, budget=None, energy=True):
     budget = DEFAULT_BUDGET if budget is None else budget
     compiled = _compile["enabled"] and working in (torch.float32, torch.float64)
     rows = min(chunk_rows(K, D, working, budget), X.shape[0])
-    workers = 0 if compiled else krbf_torch._workers(C.device, -(-X.shape[0] // rows))
+    workers = krbf_torch._workers(C.device, -(-X.shape[0] // rows))
     if workers > 1:  # the budget is shared: each worker has its own buffers
         rows = min(chunk_rows(K, D, working, budget // workers), X.shape[0])
         workers = krbf_torch._workers(C.device, -(-X.shape[0] // rows))

@@ -668,7 +668,7 @@ def _sparse_threshold(v, kind, t, scratch, closeness=False, start=None):
     """
     if start is None:
         return _solve_threshold(v, kind, t, scratch, closeness)
-    return _solve_threshold(v, kind, t, scratch, closeness, steps=0, tau=start)
+    return _solve_threshold(v, kind, t, scratch, closeness, steps=2, tau=start)
 
 
 def _two_largest_root(second):

@@ -588,9 +588,11 @@ def _softmax(Z):
 
 
 # Newton steps on the threshold before the exact solve; rows whose support they have not
-# yet identified go to the sort-based fallback. Three steps identify the support of all
-# but a few rows in a thousand on random rows (tests/test_streaming.py, the benchmark).
+# yet identified go to the sort-based fallback. Three steps from -1 identify the support
+# of all but a few rows in a thousand on random rows, two from the root of the two
+# largest entries on the benchmark's (tests/test_streaming.py, benchmarks/run.py).
 _NEWTON_STEPS = 3
+_NEWTON_STEPS_FROM_ROOT = 2
 # Rows of logits processed at a time by the maps (buffers reused across blocks).
 _MAP_BLOCK_BYTES = 4 * 2**20
 
@@ -660,15 +662,14 @@ def _sparse_threshold(v, kind, t, scratch, closeness=False, start=None):
     ``min_k |v_k - tau_S|`` (b,): how near the row is to a change of support.
 
     ``start`` (b, 1), a lower bound of the threshold better than -1 (entmax15: the root
-    for the two largest entries, ``_two_largest_root``), is solved from with no Newton
-    step: it identifies the support of every row whose support has at most two entries
-    (and many larger ones). The others come back unconverged, for the caller's sort:
-    on a few percent of the rows a sort costs fewer operations than Newton's steps,
-    whose per-row arithmetic is a dozen small tensor operations each.
+    for the two largest entries, ``_two_largest_root``), is the threshold of every row
+    whose support has at most two entries; ``_NEWTON_STEPS_FROM_ROOT`` steps from it
+    settle all but a few rows in a thousand of the others (the benchmark's rows: 6 % with
+    no step, 0.2 % with two), which come back unconverged for the caller's sort.
     """
     if start is None:
         return _solve_threshold(v, kind, t, scratch, closeness)
-    return _solve_threshold(v, kind, t, scratch, closeness, steps=2, tau=start)
+    return _solve_threshold(v, kind, t, scratch, closeness, steps=_NEWTON_STEPS_FROM_ROOT, tau=start)
 
 
 def _two_largest_root(second):

@@ -68,12 +68,13 @@ No autograd (``torch.no_grad``): a differentiable step is ``kmeans_rbf.torch.sof
 with inputs that require grad.
 
 Chunk size and memory. ``chunk_rows`` gives the rows per chunk for a memory ``budget``
-(default ``DEFAULT_BUDGET``, 16 MiB, shared by the workers below): a chunk's buffers
+(default ``DEFAULT_BUDGET``, 32 MiB, shared by the workers below): a chunk's buffers
 (four (rows, K) matrices in the working dtype, the centred rows, their float64 copy)
 fit in it. That is all a step allocates beyond the data and O(K D) statistics: a soft
-step at N = 2,000,000, K = 256, D = 32 in float32 allocates 16-21 MiB, where the (N, K)
-matrix alone would be 2 GiB (benchmarks/README.md; tests/test_streaming.py counts the
-allocations). Larger budgets do not help: a chunk should stay in the cache.
+step at N = 2,000,000, K = 256, D = 32 in float32 allocates about 32 MiB, where the
+(N, K) matrix alone would be 2 GiB (benchmarks/README.md; tests/test_streaming.py
+counts the allocations). Measured on two cores: 16-32 MiB is best (a smaller chunk
+costs more per-op dispatch, a larger one falls out of the cache).
 
 Parallelism. On the CPU the chunks are shared by ``torch.get_num_threads()`` worker
 threads, torch's own ops being single-threaded meanwhile (``kmeans_rbf.torch``: a few
@@ -137,7 +138,7 @@ __all__ = [
     "release_workspace",
 ]
 
-DEFAULT_BUDGET = 16 * 2**20
+DEFAULT_BUDGET = 32 * 2**20
 # Newton steps of the compiled entmax15 kernel (the eager one tries the two-largest root
 # first and steps only the rows that need it; compiled code steps every row).
 _NEWTON_STEPS_COMPILED = 2

@@ -65,9 +65,14 @@ def uncentred_without_repair():
         yield
 
 
-def numpy_unaware_sum():
-    # The bug: the exact rows summed in torch's order, not NumPy's.
-    return patched(krbf, _pairwise_sum=lambda t: t.sum(dim=-1))
+def torch_summed_exact_rows():
+    # The bug: the exact rows computed by torch's float64 differences and sum (another
+    # summation order than the reference's, other last bits), not by the reference.
+    def exact(X, C):
+        X64, C64 = X.to(torch.float64), C.to(torch.float64)
+        return torch.square(X64[:, None, :] - C64[None, :, :]).sum(dim=-1)
+
+    return patched(krbf, _exact_squared_distances=exact)
 
 
 def unaligned_combine():
@@ -152,6 +157,7 @@ def test_planted_bisector_labels_equal_the_reference(dtype, offset, shape):
 
 def test_planted_bisectors_bite():
     assert_bites(test_planted_bisector_labels_equal_the_reference, without_repair, "float32", 0.0, (3000, 16, 8))
+    assert_bites(test_planted_bisector_labels_equal_the_reference, torch_summed_exact_rows, "float64", 0.0, (3000, 16, 8))
     assert_bites(test_planted_bisector_labels_equal_the_reference, uncentred_without_repair, "float64", 1e6, (3000, 16, 8))
 
 
@@ -193,9 +199,9 @@ def test_far_offsets_bite():
 
 @given(D=st.integers(1, 300), seed=st.integers(0, 2**32 - 1), scale=st.sampled_from([1e-3, 1.0, 1e5]))
 def test_exact_rows_are_the_references_distances_bit_for_bit(D, seed, scale):
-    # Re-decided rows use float64 differences summed in NumPy's pairwise order: the very
-    # numbers the reference compares, so their ties and near-ties go the same way.
-    # Catches: the exact rows summed by torch.sum (another order, other last bits).
+    # Re-decided rows have the very numbers the reference compares (on the CPU the
+    # reference computes them), so their ties and near-ties go the same way.
+    # Catches: the exact rows summed by torch (another order, other last bits).
     rng = np.random.default_rng(seed)
     X, C = scale * rng.standard_normal((6, D)), scale * rng.standard_normal((5, D))
     exact = krbf._exact_squared_distances(torch.tensor(X), torch.tensor(C)).numpy()
@@ -209,7 +215,7 @@ def test_exact_rows_bite():
         exact = krbf._exact_squared_distances(torch.tensor(X), torch.tensor(C)).numpy()
         assert np.array_equal(exact, reference.squared_distances(X, C))
 
-    assert_bites(property_on_wide_rows, numpy_unaware_sum)
+    assert_bites(property_on_wide_rows, torch_summed_exact_rows)
 
 
 # --- chunks and the sufficient-statistics API ----------------------------------------------
@@ -334,6 +340,21 @@ def test_streamed_softmax_step_with_a_centre_faint_in_some_chunks_only():
                                             budget=budget_for(5, 3, 2, torch.float64))
     actual = streaming.centres(stats, torch.tensor(C), streaming.default_shift(torch.tensor(C))).numpy()
     assert_within(actual, expected, error_bounds(X, C, T, "softmax", np.float64)["soft_step"], "soft_step")
+
+
+@pytest.mark.parametrize("temperature", [1e-3, 1e-30, 1e-300])
+def test_faint_centre_at_tied_least_regrets_on_integer_data(temperature):
+    # Every point has regret exactly 1 for the far centre: its soft step is the mean of
+    # all of them at every T, as in the reference. On integers the expansion about the
+    # dyadic centre is exact, so the ties are exact too (at T = 1e-30 a last-bit
+    # difference would separate them).
+    # Catches: squared norms taken as a norm squared (a rounded square root, squared:
+    # 1.25 becomes 1.2500000000000002), which breaks the ties.
+    X = np.zeros((15, 2))
+    X[14] = [1.0, 0.0]
+    C = np.array([[0.0, 0.0], [0.0, 1.0]])
+    actual = NumpyCalls(krbf, torch.float64).soft_step(X, C, temperature, "softmax")
+    np.testing.assert_allclose(actual, reference.soft_step(X, C, temperature, "softmax"), rtol=tolerance(np.float64))
 
 
 def test_streamed_softmax_underflow_bites():

@@ -117,11 +117,9 @@ import os
 import threading
 from typing import NamedTuple
 
-import numpy as np
 import torch
 
 from . import _validation as validation
-from . import reference
 from . import torch as krbf_torch
 from .kinds import KINDS
 
@@ -345,7 +343,6 @@ class _Frame(NamedTuple):
     """What every chunk needs of the centres: computed once per step."""
 
     C: torch.Tensor  # (K, D) working dtype
-    C64: object  # (K, D) float64 NumPy copy for the exact rows on the CPU, else None
     centre: torch.Tensor  # (D,) the expansion's shift (torch._shift)
     augmented_T: torch.Tensor  # (D + 2, K): columns (-2 b_k, 1, m_k), b_k = c_k - centre
     m_max: float
@@ -374,9 +371,8 @@ def _frame(C, origin, temperature, kind, energy=True):
     band = (factor, factor * m_max + 2 * absolute + slack[1])
     # |d^| <= n + m + 2 |a . b| <= 2 (n + m): finite (and no NaN) while that is.
     safe = torch.finfo(C.dtype).max / 4 - m_max
-    C64 = C.to(torch.float64).numpy() if C.device.type == "cpu" else None
     return _Frame(
-        C, C64, centre, augmented.T, m_max, eps, absolute, band, safe, origin,
+        C, centre, augmented.T, m_max, eps, absolute, band, safe, origin,
         bool((origin == 0).all()), bool((origin == centre).all()), temperature, kind, energy,
     )
 
@@ -394,7 +390,10 @@ def _scores(x, frame, ws):
     b, D = x.shape
     augmented = ws.augmented[:b]
     A = torch.sub(x, frame.centre, out=augmented[:, :D])
-    n = torch.linalg.vector_norm(A, dim=1, out=ws.norms[:b]).square_()
+    # Summed as squares (not a norm squared): exact on quantised data, with the dyadic
+    # centre, so that exact ties stay exact (at T = 1e-30 a faint centre's weights
+    # separate points whose regrets differ in the last bit).
+    n = torch.sum(torch.mul(A, A, out=ws.Y[:b]), dim=1, out=ws.norms[:b])
     augmented[:, D] = n
     # Negative entries (true distances within E of 0) come first as integers but in
     # reverse order among themselves: two of them are a near-tie, re-decided anyway.
@@ -433,9 +432,8 @@ class _Exact(NamedTuple):
 def _exact_rows(x, frame, uncertain):
     """The rows flagged ``uncertain``, recomputed exactly (None if there are none).
 
-    On the CPU by the reference's own ``_squared_distances`` in NumPy (the same numbers
-    as ``torch._exact_squared_distances``, which serves other devices, in a handful of
-    calls rather than a few dozen small torch ops: a chunk usually has one or two).
+    ``torch._exact_squared_distances``: on the CPU the reference's own numbers, in a
+    handful of NumPy calls (a chunk usually has one or two such rows).
     """
     rows = torch.nonzero(uncertain).flatten()
     if not rows.numel():
@@ -443,17 +441,9 @@ def _exact_rows(x, frame, uncertain):
     points = x[rows]
     if not bool(torch.isfinite(points).all()):
         validation.validate_finite(x, "X")
-    if frame.C64 is None:
-        d = krbf_torch._exact_squared_distances(points, frame.C)
-        krbf_torch._validate_exact(d, x.dtype)
-    else:
-        points = points.to(torch.float64).numpy()
-        block = max(1, krbf_torch._EXACT_BLOCK_BYTES // (8 * frame.C64.size))
-        d = torch.from_numpy(np.concatenate(
-            [reference._squared_distances(points[i : i + block], frame.C64) for i in range(0, len(points), block)]
-        ))
-        if float(d.max()) > torch.finfo(x.dtype).max:  # finite in float64, not in the working dtype
-            validation.validate_distances_finite(d.to(x.dtype))
+    d = krbf_torch._exact_squared_distances(points, frame.C)
+    if float(d.max()) > torch.finfo(x.dtype).max:  # finite in float64, not in the working dtype
+        validation.validate_distances_finite(d.to(x.dtype))
     nearest, labels = d.min(dim=1)  # the first minimum: ties to the lowest index
     return _Exact(rows, d, nearest, labels)
 

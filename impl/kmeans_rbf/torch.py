@@ -63,8 +63,8 @@ Certified decisions
 -------------------
 Every decision that an error of ``E`` could flip is re-decided from exact distances:
 differences in float64 (exact for float32 and half-precision inputs; for float64 inputs
-the reference's own rounding), summed in NumPy's pairwise order, so that a re-decided
-row has *bit for bit* the reference's distances (``_exact_squared_distances``).
+the reference's own rounding), computed on the CPU by the reference itself, so that a
+re-decided row has *bit for bit* the reference's distances (``_exact_squared_distances``).
 
 * The nearest centre. Row i keeps the label of its smallest computed distance when no
   other entry is within ``2 E_i`` of it (``E_i = eps (n_i + max_k m_k) + a``, the largest
@@ -126,6 +126,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 from . import _validation as validation
@@ -334,52 +335,33 @@ def _expansion_error(dtype, n_features):
     return eps, (6 * n_features + 12) * subnormal_spacing
 
 
-def _pairwise_sum(t):
-    """Sum over the last axis in NumPy's order (``pairwise_sum`` of numpy/_core/src/umath).
-
-    Blocks of at most 128 entries are summed by eight interleaved accumulators combined as
-    ``((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))`` and then the tail; longer runs
-    are split in halves (rounded down to a multiple of 8); fewer than 8 entries are summed
-    left to right. Summing the same squares in the same order gives the reference's
-    distances bit for bit (tests/test_streaming.py checks it on the installed NumPy).
-    """
-    n = t.shape[-1]
-    if n < 8:
-        total = torch.full(t.shape[:-1], -0.0, dtype=t.dtype, device=t.device)
-        for j in range(n):
-            total = total + t[..., j]
-        return total
-    if n <= 128:
-        r = t[..., :8]
-        blocks = n - n % 8
-        for i in range(8, blocks, 8):
-            r = r + t[..., i : i + 8]
-        total = ((r[..., 0] + r[..., 1]) + (r[..., 2] + r[..., 3])) + (
-            (r[..., 4] + r[..., 5]) + (r[..., 6] + r[..., 7])
-        )
-        for j in range(blocks, n):
-            total = total + t[..., j]
-        return total
-    half = n // 2
-    half -= half % 8
-    return _pairwise_sum(t[..., :half]) + _pairwise_sum(t[..., half:])
-
-
 def _exact_squared_distances(X, C):
-    """``|x_i - c_k|^2`` from float64 differences, summed as NumPy does: (rows, K) float64.
+    """``|x_i - c_k|^2`` from float64 differences: (rows, K) float64, differentiable.
 
-    Exact differences for inputs of at most float32 precision; for float64 inputs the
-    same roundings as the reference. Differentiable.
+    The values are the reference's own: on the CPU ``reference._squared_distances`` (in
+    blocks of rows) computes them, so that a re-decided row has bit for bit the numbers
+    the reference compares, whatever NumPy's summation order; torch's float64
+    differences carry the gradient (value from the one, derivative from the other). On
+    other devices the torch float64 differences are the values (the same to the last
+    bits, which decide only ties at the rounding level). Exact differences for inputs of
+    at most float32 precision; for float64 inputs the reference's roundings.
     """
     X64, C64 = X.to(torch.float64), C.to(torch.float64)
     rows = max(1, _EXACT_BLOCK_BYTES // (8 * C.shape[0] * C.shape[1]))
-    parts = [
-        _pairwise_sum(torch.square(X64[start : start + rows, None, :] - C64[None, :, :]))
-        for start in range(0, X64.shape[0], rows)
-    ]
-    if not parts:
-        return X64.new_zeros((0, C.shape[0]))
-    return torch.cat(parts)
+    if X64.device.type == "cpu":
+        from . import reference
+
+        points, centres = X64.detach().numpy(), C64.detach().numpy()
+        blocks = [reference._squared_distances(points[i : i + rows], centres) for i in range(0, len(points), rows)]
+        values = torch.from_numpy(np.concatenate(blocks) if blocks else np.zeros((0, C.shape[0])))
+        if not (X64.requires_grad or C64.requires_grad):
+            return values
+    differentiable = torch.cat(
+        [torch.square(X64[i : i + rows, None, :] - C64[None, :, :]).sum(dim=-1) for i in range(0, X64.shape[0], rows)]
+    ) if X64.shape[0] else X64.new_zeros((0, C.shape[0]))
+    if X64.device.type != "cpu":
+        return differentiable
+    return differentiable + (values - differentiable).detach()
 
 
 def _validate_exact(exact, dtype):
@@ -458,7 +440,7 @@ def _with_exact_nearest(dist, X, C):
     if not rows.numel():
         return dist
     nearest = C[labels[rows]]
-    exact = _pairwise_sum(torch.square(X[rows].to(torch.float64) - nearest.to(torch.float64)))
+    exact = torch.square(X[rows].to(torch.float64) - nearest.to(torch.float64)).sum(dim=1)
     d = dist.d.index_put((rows, labels[rows]), exact.to(dist.d.dtype))
     return dist._replace(d=d)
 

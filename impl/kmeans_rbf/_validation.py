@@ -70,8 +70,12 @@ def validate_finite(a, name):
         raise ValueError(f"{name} contains {what}; every entry must be finite")
 
 
-def validate_points(a, name):
-    """A finite (rows, features) array with at least one row and one feature."""
+def validate_points(a, name, finite=True):
+    """A finite (rows, features) array with at least one row and one feature.
+
+    ``finite=False`` leaves the finiteness to the caller (a streamed computation that
+    detects NaN and inf from the squared norms it computes anyway, chunk by chunk).
+    """
     if a.ndim != 2:
         raise ValueError(
             f"{name} must be 2-D (n_{'points' if name == 'X' else 'centres'}, n_features); "
@@ -81,11 +85,12 @@ def validate_points(a, name):
         raise ValueError(f"{name} is empty: it has no rows (shape {tuple(a.shape)})")
     if a.shape[1] == 0:
         raise ValueError(f"{name} has no features (shape {tuple(a.shape)})")
-    validate_finite(a, name)
+    if finite:
+        validate_finite(a, name)
 
 
-def validate_data_and_centres(X, C, centres_name="C"):
-    validate_points(X, "X")
+def validate_data_and_centres(X, C, centres_name="C", finite_data=True):
+    validate_points(X, "X", finite=finite_data)
     validate_points(C, centres_name)
     if X.shape[1] != C.shape[1]:
         raise ValueError(

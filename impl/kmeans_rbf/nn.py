@@ -317,12 +317,7 @@ class RBFClustering(nn.Module):
         """Responsibilities (N, K) and loss (0-d) of the points X (N, D); see the class doc."""
         X, C, dtype = krbf_torch._data_and_centres(X, self.centres)
         krbf_torch._validate_representable(self._temperature, dtype)
-        d = krbf_torch._squared_distances(X, C)
-        r = krbf_torch._responsibilities(d, self._temperature, self._kind)
-        if self._loss == "objective":
-            value = krbf_torch._objective(d, r)
-        else:
-            value = krbf_torch._free_energy(d, self._temperature, self._kind)
+        r, value = krbf_torch._layer(X, C, self._temperature, self._kind, self._loss)
         return ClusteringOutput(krbf_torch._returned(r, dtype), krbf_torch._returned(value, dtype))
 
     def extra_repr(self):

@@ -24,6 +24,22 @@ For the mixture of ``kmeans_rbf.probabilistic`` (whose free energies are compare
 closed forms computed from other float64 results), ``log_normaliser_scale`` and
 ``truncated_free_energy_scale`` are the scales of its log-normaliser and of its truncated
 free energy.
+
+Distances by the expansion. An implementation may compute ``d_ik`` as
+``|x_i - s|^2 + |c_k - s|^2 - 2 (x_i - s).(c_k - s)`` (one matrix product; the torch
+implementation does, with s the centres' mean on a dyadic grid). Its error is not a few
+units of roundoff of ``d_ik`` but ``expansion_roundings(D) u (n_i + m_k)``, with
+``expansion_roundings(D) = 3D + 16``, ``n_i = |x_i - s|^2`` and ``m_k = |c_k - s|^2``
+(derived in the ``kmeans_rbf.torch`` module docstring): it does not vanish with ``d_ik``. For s within ``D rho^2 / 1024`` (squared) of the centres' mean
+``mu`` (``rho`` their largest coordinate deviation from it), ``n_i + m_k <= 2 (|x_i -
+mu|^2 + |c_k - mu|^2) + D rho^2 / 256``. In units of ``rtol = 256 u`` this is
+
+    e_ik = (3D + 16) / 256 * (2 (|x_i - mu|^2 + |c_k - mu|^2) + D rho^2 / 256)
+
+(``expansion_error``), and the bounds allow for it: it adds to the scale of distances,
+objectives and free energies, and ``e_ik + e_il`` (the error of a regret, l the nearest)
+to ``d_ik + min_l d_il`` in kappa. Decisions (the nearest centre, entmax supports) are
+not affected: the torch implementation re-decides them from exact distances.
 """
 
 from dataclasses import dataclass
@@ -37,6 +53,8 @@ __all__ = [
     "tolerance",
     "unit_roundoff",
     "condition_of_responsibilities",
+    "expansion_roundings",
+    "expansion_error",
     "error_bounds",
     "decision_band",
     "log_normaliser_scale",
@@ -122,8 +140,12 @@ def tolerance(dtype, condition=1.0):
     return entry.rtol * condition
 
 
-def condition_of_responsibilities(d, r, temperature, kind):
-    """``kappa = 1 + 2 max_i sum_k w_ik (d_ik + min_l d_il) / T`` (module doc); 1 for hard."""
+def condition_of_responsibilities(d, r, temperature, kind, expansion=None):
+    """``kappa = 1 + 2 max_i sum_k w_ik (d_ik + min_l d_il) / T`` (module doc); 1 for hard.
+
+    With ``expansion`` (N, K), the errors ``e`` of ``expansion_error``, the regret's
+    error ``e_ik + e_il`` (l the nearest centre) is added to ``d_ik + min_l d_il``.
+    """
     if kind == "hard":
         return 1.0
     d, r = np.asarray(d, dtype=np.float64), np.asarray(r, dtype=np.float64)
@@ -133,7 +155,39 @@ def condition_of_responsibilities(d, r, temperature, kind):
         s = np.sqrt(r)
         w = s * (1 - s / s.sum(axis=1, keepdims=True))
     spread = d + d.min(axis=1, keepdims=True)
+    if expansion is not None:
+        nearest = np.argmin(d, axis=1)[:, None]
+        spread = spread + expansion + np.take_along_axis(expansion, nearest, axis=1)
     return 1.0 + 2.0 * float(np.max(np.sum(w * spread, axis=1))) / temperature
+
+
+def expansion_roundings(n_features):
+    """Units of roundoff, times ``n_i + m_k``, in the error of distances by the expansion.
+
+    The one home of the constant of the bound derived in the ``kmeans_rbf.torch`` module
+    docstring (which uses it for its certified repair).
+    """
+    return 3 * n_features + 16
+
+
+def expansion_error(X, C):
+    """``e_ik``, (N, K): the error of distances by the centred expansion, in units of rtol.
+
+    ``|d^_ik - d_ik| <= rtol(dtype) * e_ik`` (module doc).
+
+    Examples
+    --------
+    >>> expansion_error(np.array([[0.0], [3.0]]), np.array([[1.0]]))   # (19/256) 2 (1, 4)
+    array([[0.1484375],
+           [0.59375  ]])
+    """
+    X, C = np.asarray(X, dtype=np.float64), np.asarray(C, dtype=np.float64)
+    n_features = C.shape[1]
+    mean = C.mean(axis=0)
+    rho = float(np.max(np.abs(C - mean)))
+    around = np.sum((X - mean) ** 2, axis=1)[:, None] + np.sum((C - mean) ** 2, axis=1)[None, :]
+    roundings = expansion_roundings(n_features) / _SUMMATION_ORDER
+    return roundings * (2 * around + n_features * rho**2 / 256)
 
 
 def error_bounds(X, C, temperature, kind, dtype):
@@ -141,9 +195,10 @@ def error_bounds(X, C, temperature, kind, dtype):
 
     The implementation computes in ``dtype`` on the same (rounded) X and C as the float64
     reference. Each bound is ``tolerance(dtype, kappa) * scale`` with the scale of the
-    terms that make up that result (module doc):
+    terms that make up that result (module doc), kappa and the scales including the
+    error of distances by the expansion (``expansion_error``):
 
-    * squared_distances: the largest distance (kappa = 1);
+    * squared_distances: the largest distance plus the largest expansion error (kappa = 1);
     * responsibilities: 1;
     * objective, free_energy: the largest distance (plus ``T log K``, the entropy term);
     * gradient: ``2 max |c_k - x_i|`` times kappa, the size of the term through r;
@@ -161,9 +216,10 @@ def error_bounds(X, C, temperature, kind, dtype):
     X, C = np.asarray(X, dtype=np.float64), np.asarray(C, dtype=np.float64)
     d = reference._squared_distances(X, C)
     r = reference._responsibilities(d, temperature, kind)
-    kappa = condition_of_responsibilities(d, r, temperature, kind)
+    expansion = expansion_error(X, C)
+    kappa = condition_of_responsibilities(d, r, temperature, kind, expansion)
     smallest = np.finfo(np.float64).tiny
-    distance_scale = max(float(d.max()), smallest)
+    distance_scale = max(float(d.max()) + float(expansion.max()), smallest)
     reach = max(float(np.max(np.abs(C[None, :, :] - X[:, None, :]))), smallest)
     spread = max(float(np.max(np.abs(X))), float(np.max(np.abs(C))), smallest)
     entropy_scale = (temperature or 0.0) * np.log(len(C))
@@ -176,7 +232,8 @@ def error_bounds(X, C, temperature, kind, dtype):
         step_condition = np.where(mass > 0, kappa * len(X) / mass, np.inf)
     if kind == "hard":
         step_condition[mass == 0] = 1.0
-    step = np.array([[tolerance(dtype, c) * spread] for c in step_condition]) + underflow
+    with np.errstate(over="ignore"):  # likewise a bound beyond the float range: inf
+        step = np.array([[tolerance(dtype, c) * spread] for c in step_condition]) + underflow
     return {
         "kappa": kappa,
         "squared_distances": tolerance(dtype) * distance_scale + underflow,

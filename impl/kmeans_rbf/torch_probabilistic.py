@@ -246,10 +246,21 @@ def _mean_weights(d, variance, mask):
     return weights
 
 
+def _new_means(X, means, variance, n_nearest, d, mask):
+    """The M-step's means. With one nearest mean it is Lloyd's step, with all K the softmax
+    soft step at T = 2 sigma^2: those are computed by ``kmeans_rbf.torch``'s steps (streamed,
+    with certified labels), so that the identities hold bit for bit."""
+    if n_nearest == 1:
+        return krbf_torch._step(X, means, None, "hard")
+    if n_nearest == means.shape[0]:
+        return krbf_torch._step(X, means, 2.0 * float(variance), "softmax")
+    return krbf_torch._weighted_means(X, means, _mean_weights(d, variance, mask))
+
+
 def _truncated_em_step(X, means, variance, n_nearest, d):
     mask = _in_nearest(d, n_nearest)
     q = _posterior(d, variance, mask)
-    new_means = krbf_torch._weighted_means(X, means, _mean_weights(d, variance, mask))
+    new_means = _new_means(X, means, variance, n_nearest, d, mask)
     spread = krbf_torch._squared_distances(X, new_means)
     new_variance = torch.sum(q * spread) / (X.shape[0] * X.shape[1])
     return new_means, new_variance

@@ -1,0 +1,960 @@
+r"""Sufficient statistics of the Lloyd and soft steps, streamed over chunks of points.
+
+One step of every kind is the M-step ``c_k <- sum_i r_ik x_i / sum_i r_ik`` of
+responsibilities computed from the current centres (``kmeans_rbf.torch`` for the maths
+and the certified distances). It needs, per centre, only
+
+* ``sums_k   = sum_i w_ik (x_i - s)``  (K, D), ``s`` a shift (the frame of the sums),
+* ``masses_k = sum_i w_ik``            (K,),
+
+with ``w_ik = r_ik exp(offsets_k / T)`` (``offsets = 0`` except for softmax, below), and,
+to monitor a fit, the free energy ``energy = sum_i F_i`` (``F_i = min_k d_ik`` for
+kind='hard', the K-Means objective; ``d_i(1) - T log sum_k exp(-(d_ik - d_i(1))/T)`` for
+softmax; ``sum_k r_ik d_ik - T (4/3)(1 - sum_k r_ik^{3/2})`` for entmax15). These are
+sums over points: a chunk, a shard on another process, or a file read piece by piece
+contributes its own, and ``combine`` adds them. No (N, K) matrix and no (N, K, D) tensor
+is formed: the points are processed ``chunk_rows`` at a time, with the (chunk, K)
+buffers reused across chunks (a fresh multi-megabyte tensor costs page faults).
+
+softmax and underflow. At a low temperature every ``r_ik`` of a centre that is nobody's
+nearest underflows to 0; the reference still moves it, to the points of least regret,
+by rescaling each centre's weights in the log domain (``_softmax_column_weights``). The
+streamed equivalent keeps, per centre, the least regret seen so far,
+``offsets_k = min_i (d_ik - d_i(1))``, and the weights relative to it,
+``w_ik = exp(-(d_ik - d_i(1) - offsets_k)/T - log Z_i)`` (at most 1, at least 1/K at the
+minimising point): an online, running-maximum log-sum-exp per centre. Merging two
+statistics rescales the one with the larger offset by ``exp(-(its offset - min)/T)``.
+Where a centre's largest weight is not small (the common case: it is some point's
+nearest), the offset is 0 and ``w = r`` exactly.
+
+The API (for ``kmeans_rbf.distributed``, an out-of-core fit, or any loop of your own)
+-----------------------------------------------------------------------------------
+``sufficient_statistics(X, C, temperature, kind, shift=s)``
+    The statistics of the points X (any number of rows, streamed in chunks) for centres
+    C; a ``Statistics`` of float64 tensors on C's device.
+``combine(a, b, temperature)``
+    The statistics of the union (associative and commutative).
+``aligned(stats, offsets, temperature)``
+    The same statistics expressed at given (smaller) offsets: after an all-reduce of the
+    offsets with MIN, every process aligns, and sums, masses and energy all-reduce with SUM.
+``centres(stats, C, shift)``
+    The new centres ``s + sums / masses``; a centre without mass keeps its place.
+``default_shift(C)``
+    The frame every process derives from the same centres: 0, or their mean when they
+    lie far from the origin.
+
+One step over shards, with ``torch.distributed`` (every process holds the same C)::
+
+    s = streaming.default_shift(C)
+    stats = streaming.sufficient_statistics(X_local, C, T, kind, shift=s)
+    offsets = stats.offsets.clone()
+    dist.all_reduce(offsets, op=dist.ReduceOp.MIN)
+    stats = streaming.aligned(stats, offsets, T)
+    for t in (stats.sums, stats.masses, stats.energy, stats.n_points):
+        dist.all_reduce(t)                             # SUM
+    C = streaming.centres(stats, C, s)
+    free_energy = stats.energy / stats.n_points        # of the centres before the step
+
+Out of core: pass a memory-mapped array (``torch.from_numpy(np.load(path,
+mmap_mode="r"))``); chunks are read as they are processed. Or call
+``sufficient_statistics`` on pieces and ``combine`` them.
+
+Guarantees: labels (kind='hard') and entmax15 supports are certified exact as in
+``kmeans_rbf.torch`` (a re-decided point uses exact float64 distances); the statistics
+are accumulated in float64 whatever the working dtype; a chunk with NaN or inf raises
+ValueError (checked from the squared norms the chunk computes anyway, not by a separate
+pass), distances beyond the range of float64 or of the working dtype raise OverflowError.
+No autograd (``torch.no_grad``): a differentiable step is ``kmeans_rbf.torch.soft_step``
+with inputs that require grad.
+
+Chunk size and memory. ``chunk_rows`` gives the rows per chunk for a memory ``budget``
+(default ``DEFAULT_BUDGET``, 32 MiB, shared by the workers below): a chunk's buffers
+(four (rows, K) matrices in the working dtype, the centred rows, their float64 copy)
+fit in it. That is all a step allocates beyond the data and O(K D) statistics: a soft
+step at N = 2,000,000, K = 256, D = 32 in float32 allocates about 32 MiB, where the
+(N, K) matrix alone would be 2 GiB (benchmarks/README.md; tests/test_streaming.py
+counts the allocations). Measured on two cores: 16-32 MiB is best (a smaller chunk
+costs more per-op dispatch, a larger one falls out of the cache).
+
+Parallelism. On the CPU the chunks are shared by ``torch.get_num_threads()`` worker
+threads, torch's own ops being single-threaded meanwhile (``kmeans_rbf.torch``: a few
+dozen ops per chunk each synchronising all intra-op threads is what made the steps slow
+on a busy machine). The result does not depend on the scheduling (worker i takes chunks
+i, i + workers, ...), only, through the order of summation, on the number of workers.
+``KMEANS_RBF_WORKERS=0`` turns this off.
+
+torch.compile. ``use_compile(True)`` (or ``KMEANS_RBF_COMPILE=1``) runs full chunks
+through ``torch.compile``-d versions of the kernels (pure functions in a transposed
+layout, scalars as 0-d tensors so that new centres or a new temperature do not
+recompile; the data-dependent repairs stay eager). The first call compiles for 5-40 s
+(less with inductor's cache warm). On the two-core CPU we measured them no faster than
+the eager kernels (the generated reductions over K = 64 entries are slower than torch's,
+and the GEMMs are the same), so compilation is off by default and not worth it on CPU;
+on CUDA, where every eager op is a kernel launch, it should be, for runs long enough to
+repay the compilation (untested here: no GPU). The compiled kernels run on one thread
+(no workers).
+
+Examples
+--------
+>>> import torch
+>>> from kmeans_rbf import streaming
+>>> X = torch.tensor([[0.0], [1.0], [9.0], [10.0]], dtype=torch.float64)
+>>> C = torch.tensor([[0.0], [10.0]], dtype=torch.float64)
+>>> s = streaming.default_shift(C)
+>>> a = streaming.sufficient_statistics(X[:2], C, shift=s)
+>>> b = streaming.sufficient_statistics(X[2:], C, shift=s)
+>>> both = streaming.combine(a, b)
+>>> both.masses, both.energy / both.n_points   # two points per cell, J = (0 + 1 + 1 + 0)/4
+(tensor([2., 2.], dtype=torch.float64), tensor(0.5000, dtype=torch.float64))
+>>> streaming.centres(both, C, s)
+tensor([[0.5000],
+        [9.5000]], dtype=torch.float64)
+"""
+
+import contextlib
+import math
+import os
+import threading
+from typing import NamedTuple
+
+import torch
+
+from . import _validation as validation
+from . import torch as krbf_torch
+from .kinds import KINDS
+
+__all__ = [
+    "Statistics",
+    "DEFAULT_BUDGET",
+    "sufficient_statistics",
+    "combine",
+    "aligned",
+    "centres",
+    "default_shift",
+    "chunk_rows",
+    "use_compile",
+    "release_workspace",
+]
+
+DEFAULT_BUDGET = 32 * 2**20
+# Newton steps of the compiled entmax15 kernel (the eager one tries the two-largest root
+# first and steps only the rows that need it; compiled code steps every row).
+_NEWTON_STEPS_COMPILED = 2
+
+# A softmax column whose largest weight exp(-least regret / T) is below this is rescaled
+# in the log domain; above it, weights below the smallest normal number are at most
+# 2^-66 (float32) or 2^-522 (float64) of the column's largest: negligible.
+_RESCALE_BELOW = {torch.float32: 2.0**-60, torch.float64: 2.0**-500}
+# One above the log of the smallest normal number: exp stays on its fast path.
+_SMALLEST_EXPONENT = {dtype: math.log(torch.finfo(dtype).tiny) + 1 for dtype in (torch.float32, torch.float64)}
+
+
+class Statistics(NamedTuple):
+    """Sufficient statistics of a step over some points (all float64, on C's device).
+
+    Attributes
+    ----------
+    sums : Tensor, shape (K, D)
+        ``sum_i w_ik (x_i - shift)``.
+    masses : Tensor, shape (K,)
+        ``sum_i w_ik``.
+    offsets : Tensor, shape (K,)
+        ``w_ik = r_ik exp(offsets_k / T)``: 0 for kind='hard' and entmax15, and for
+        softmax centres with ordinary weights; the least regret of the centre (a
+        distance, >= 0) where its weights are rescaled; inf for a centre without mass
+        in these points (neutral for the MIN that aligns statistics).
+    energy : Tensor, shape ()
+        ``sum_i F_i``, the free energy summed over the points (J for kind='hard').
+    n_points : Tensor, shape (), int64
+        The number of points.
+    """
+
+    sums: torch.Tensor
+    masses: torch.Tensor
+    offsets: torch.Tensor
+    energy: torch.Tensor
+    n_points: torch.Tensor
+
+
+def default_shift(C):
+    """The frame of the sums: 0, or the centres' mean when they lie far from the origin.
+
+    Summing ``x - s`` rather than ``x`` keeps the digits that an offset far beyond the
+    spread of the data would cost (float32 sums of points at 10^6 with spread 1 keep no
+    digit of the spread otherwise). Near the origin (``|mean|`` within 16 times the
+    centres' spread, max norm) the frame is 0 and the sums are those of the reference.
+    A function of C alone, so every process holding the same centres derives the same.
+    (The distances are centred on the centres' mean in any case: ``kmeans_rbf.torch``.)
+
+    Examples
+    --------
+    >>> default_shift(torch.tensor([[0.0], [2.0], [7.0]]))
+    tensor([0.])
+    >>> default_shift(torch.tensor([[1000.0], [1002.0], [1007.0]]))
+    tensor([1003.])
+    """
+    centre = krbf_torch._shift(C)
+    spread = (C - centre).abs().max()
+    if bool(spread > 0) and bool(centre.abs().max() > 16 * spread):
+        return centre
+    return torch.zeros_like(centre)
+
+
+def _empty(n_clusters, n_features, device):
+    zeros = dict(dtype=torch.float64, device=device)
+    return Statistics(
+        torch.zeros((n_clusters, n_features), **zeros),
+        torch.zeros((n_clusters,), **zeros),
+        torch.full((n_clusters,), float("inf"), **zeros),
+        torch.zeros((), **zeros),
+        torch.zeros((), dtype=torch.int64, device=device),
+    )
+
+
+def aligned(stats, offsets, temperature=None):
+    """``stats`` with weights relative to ``offsets`` (each <= its own): ``exp(-(o - offsets)/T)``.
+
+    The identity for kind='hard' and entmax15 (offsets 0). Used after an all-reduce of
+    the offsets with MIN, so that every process's sums can then be added.
+
+    Examples
+    --------
+    >>> one = Statistics(torch.ones(1, 1), torch.ones(1), torch.tensor([2.0]), torch.tensor(0.0), torch.tensor(1))
+    >>> aligned(one, torch.tensor([1.0]), temperature=1.0).masses   # exp(-(2 - 1)/1)
+    tensor([0.3679])
+    """
+    # An infinite offset marks a statistic without points: its sums are 0 already.
+    moved = (stats.offsets != offsets) & torch.isfinite(stats.offsets)
+    if not bool(moved.any()):
+        return stats._replace(offsets=offsets)
+    factor = torch.where(moved, torch.exp(-(stats.offsets - offsets) / temperature), 1.0)
+    return stats._replace(sums=stats.sums * factor[:, None], masses=stats.masses * factor, offsets=offsets)
+
+
+def combine(a, b, temperature=None):
+    """The statistics of the points of ``a`` and of ``b`` together.
+
+    Examples
+    --------
+    >>> one = Statistics(torch.ones(1, 1), torch.ones(1), torch.zeros(1), torch.tensor(3.0), torch.tensor(1))
+    >>> combine(one, one).sums, combine(one, one).n_points
+    (tensor([[2.]]), tensor(2))
+    """
+    offsets = torch.minimum(a.offsets, b.offsets)
+    a, b = aligned(a, offsets, temperature), aligned(b, offsets, temperature)
+    return Statistics(
+        a.sums + b.sums, a.masses + b.masses, offsets, a.energy + b.energy, a.n_points + b.n_points
+    )
+
+
+def centres(stats, C, shift):
+    """The step's centres ``shift + sums / masses`` (K, D) in C's dtype; massless centres keep C.
+
+    Examples
+    --------
+    >>> stats = Statistics(torch.tensor([[2.0], [0.0]]), torch.tensor([4.0, 0.0]),
+    ...                    torch.zeros(2), torch.tensor(0.0), torch.tensor(4))
+    >>> centres(stats, torch.tensor([[0.0], [7.0]]), torch.tensor([1.0]))
+    tensor([[1.5000],
+            [7.0000]])
+    """
+    empty = stats.masses <= 0
+    means = shift.to(torch.float64) + stats.sums / torch.where(empty, 1.0, stats.masses)[:, None]
+    return torch.where(empty[:, None], C, means.to(C.dtype))
+
+
+def _bytes_per_row(n_clusters, n_features, dtype):
+    itemsize = torch.finfo(dtype).bits // 8
+    return itemsize * (4 * n_clusters + 3 * n_features + 2) + 8 * n_features + 64
+
+
+def chunk_rows(n_clusters, n_features, dtype=torch.float32, budget=None):
+    """Rows per chunk so that one chunk's buffers fit in ``budget`` bytes (at least 1).
+
+    Examples
+    --------
+    >>> chunk_rows(64, 32, torch.float32, budget=2**20)
+    604
+    """
+    budget = DEFAULT_BUDGET if budget is None else budget
+    return max(1, int(budget) // _bytes_per_row(n_clusters, n_features, dtype))
+
+
+class _Workspace:
+    """The (rows, K) and (rows, D) buffers of one chunk, reused from chunk to chunk."""
+
+    def __init__(self, rows, n_clusters, n_features, dtype, device):
+        like = dict(dtype=dtype, device=device)
+        self.key = (rows, n_clusters, n_features, dtype, torch.device(device))
+        self.augmented = torch.empty((rows, n_features + 2), **like)
+        self.augmented[:, n_features + 1] = 1.0
+        self.A2 = torch.empty((rows, n_features), **like)
+        self.Y = torch.empty((rows, n_features), **like)
+        self.Y64 = torch.empty((rows, n_features), dtype=torch.float64, device=device)
+        self.S = torch.empty((rows, n_clusters), **like)
+        self.W = torch.empty((rows, n_clusters), **like)
+        self.t = torch.empty((rows, n_clusters), **like)
+        self.norms = torch.empty((rows,), **like)
+        integers = torch.int32 if dtype == torch.float32 else torch.int64
+        self.keys = torch.empty((rows, n_clusters), dtype=integers, device=device)
+        self.columns = torch.arange(n_clusters, dtype=integers, device=device)
+        self.ones64 = torch.ones((rows,), dtype=torch.float64, device=device)
+
+
+# One cached workspace per worker: steps in a loop (kmeans, anneal, a distributed fit)
+# reuse them.
+_cache = {}
+_cache_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def _workspace(rows, n_clusters, n_features, dtype, device, slot=0):
+    key = (rows, n_clusters, n_features, dtype, torch.device(device))
+    with _cache_lock:
+        lock = _cache.setdefault(("lock", slot), threading.Lock())
+    if not lock.acquire(blocking=False):  # another call holds it: a private one
+        yield _Workspace(rows, n_clusters, n_features, dtype, device)
+        return
+    try:
+        workspace = _cache.get(slot)
+        if workspace is None or workspace.key != key:
+            _cache[slot] = None  # release the old buffers before allocating
+            workspace = _cache[slot] = _Workspace(rows, n_clusters, n_features, dtype, device)
+        yield workspace
+    finally:
+        lock.release()
+
+
+def release_workspace():
+    """Free the cached chunk buffers (at most ``DEFAULT_BUDGET`` bytes, or the last budget).
+
+    Steps keep one workspace between calls, so that a loop of steps does not allocate
+    (and fault in) fresh buffers every time; this returns that memory.
+    """
+    with _cache_lock:
+        for slot in [key for key in _cache if not isinstance(key, tuple)]:
+            _cache[slot] = None
+
+
+# --- the chunk kernels ---------------------------------------------------------------
+
+
+class _Frame(NamedTuple):
+    """What every chunk needs of the centres: computed once per step."""
+
+    C: torch.Tensor  # (K, D) working dtype
+    centre: torch.Tensor  # (D,) the expansion's shift (torch._shift)
+    augmented_T: torch.Tensor  # (D + 2, K): columns (-2 b_k, 1, m_k), b_k = c_k - centre
+    m_max: float
+    eps: float
+    absolute: float
+    band: tuple  # (f, g): a runner-up within f n_i + g of the nearest makes a near-tie
+    safe: float  # n_i below this: no entry of the expansion can overflow
+    origin: torch.Tensor  # (D,) the frame of the sums
+    origin_is_zero: bool
+    origin_is_centre: bool
+    temperature: float
+    kind: str
+    energy: bool  # whether the free energy is wanted (entmax15 spends two passes on it)
+
+
+def _frame(C, origin, temperature, kind, energy=True):
+    centre = krbf_torch._shift(C)
+    B = C - centre
+    m = torch.sum(B * B, dim=1)
+    augmented = torch.cat([-2 * B, torch.ones_like(m)[:, None], m[:, None]], dim=1)
+    eps, absolute = krbf_torch._expansion_error(C.dtype, C.shape[1])
+    m_max = float(m.max())
+    # 2 E_i = 2 eps (n_i + M) + 2 a, and _argmin's key slack at |d^| <= 2 (n_i + M).
+    slack = krbf_torch._argmin_slack_factors(C.dtype, C.shape[0])
+    factor = 2 * eps + 2 * slack[0]
+    band = (factor, factor * m_max + 2 * absolute + slack[1])
+    # |d^| <= n + m + 2 |a . b| <= 2 (n + m): finite (and no NaN) while that is.
+    safe = torch.finfo(C.dtype).max / 4 - m_max
+    return _Frame(
+        C, centre, augmented.T, m_max, eps, absolute, band, safe, origin,
+        bool((origin == 0).all()), bool((origin == centre).all()), temperature, kind, energy,
+    )
+
+
+def _scores(x, frame, ws):
+    """Centred chunk, norms, distances by the expansion, nearest, runner-up, uncertain rows.
+
+    One matrix product gives ``d^_ik = (a_i, n_i, 1) . (-2 b_k, 1, m_k)`` (whose
+    float bits order its nonnegative entries as integers, for ``torch._argmin``). A row
+    is uncertain when its runner-up is within ``2 E_i`` plus the key slack of
+    ``_argmin`` of the chosen entry (``frame.band``; torch module docstring), or when
+    its norm is large enough for the expansion to overflow. Every op here runs once per
+    chunk: on these sizes each costs a few microseconds of dispatch, so there are few.
+    """
+    b, D = x.shape
+    augmented = ws.augmented[:b]
+    A = torch.sub(x, frame.centre, out=augmented[:, :D])
+    # Summed as squares (not a norm squared): exact on quantised data, with the dyadic
+    # centre, so that exact ties stay exact (at T = 1e-30 a faint centre's weights
+    # separate points whose regrets differ in the last bit).
+    n = torch.sum(torch.mul(A, A, out=ws.Y[:b]), dim=1, out=ws.norms[:b])
+    augmented[:, D] = n
+    # Negative entries (true distances within E of 0) come first as integers but in
+    # reverse order among themselves: two of them are a near-tie, re-decided anyway.
+    d = torch.mm(augmented, frame.augmented_T, out=ws.S[:b])
+    labels = krbf_torch._argmin(d, ws.keys[:b], nonnegative=True, columns=ws.columns)
+    index = labels[:, None]
+    nearest = d.gather(1, index)
+    second = d.scatter_(1, index, float("inf")).amin(dim=1)
+    d.scatter_(1, index, nearest)
+    nearest = nearest[:, 0]
+    threshold = torch.mul(n, frame.band[0]).add_(frame.band[1]).add_(nearest)
+    uncertain = torch.gt(second, threshold).logical_not_()  # NaN included
+    if not bool(n.max() < frame.safe):  # (NaN fails too)
+        uncertain |= ~(n < frame.safe)
+    return A, n, d, nearest, labels, uncertain, second
+
+
+def _relative(x, A, frame, ws):
+    """The chunk's rows relative to the origin of the sums (finite wherever no distance overflows)."""
+    if frame.origin_is_zero:
+        return x
+    if frame.origin_is_centre:
+        return A
+    return torch.sub(x, frame.origin, out=ws.Y[: x.shape[0]])
+
+
+class _Exact(NamedTuple):
+    """Re-decided rows of a chunk: indices, exact (float64) distances, nearest and label."""
+
+    rows: torch.Tensor
+    d: torch.Tensor
+    nearest: torch.Tensor
+    labels: torch.Tensor
+
+
+def _exact_rows(x, frame, uncertain):
+    """The rows flagged ``uncertain``, recomputed exactly (None if there are none).
+
+    ``torch._exact_squared_distances``: on the CPU the reference's own numbers, in a
+    handful of NumPy calls (a chunk usually has one or two such rows).
+    """
+    rows = torch.nonzero(uncertain).flatten()
+    if not rows.numel():
+        return None
+    points = x[rows]
+    if not bool(torch.isfinite(points).all()):
+        validation.validate_finite(x, "X")
+    d = krbf_torch._exact_squared_distances(points, frame.C)
+    if float(d.max()) > torch.finfo(x.dtype).max:  # finite in float64, not in the working dtype
+        validation.validate_distances_finite(d.to(x.dtype))
+    nearest, labels = d.min(dim=1)  # the first minimum: ties to the lowest index
+    return _Exact(rows, d, nearest, labels)
+
+
+def _joined(exact, more):
+    if exact is None:
+        return more
+    return _Exact(*(torch.cat([a, b]) for a, b in zip(exact, more)))
+
+
+def _nearest_sum(nearest, exact):
+    """``sum_i d_i(1)`` in float64, exact in the re-decided rows."""
+    total = torch.sum(nearest, dtype=torch.float64)
+    if exact is not None:
+        total += torch.sum(exact.nearest - nearest[exact.rows].to(torch.float64))
+    return total
+
+
+class _Accumulator:
+    """One worker's running statistics, float64, updated in place chunk by chunk.
+
+    ``offsets`` is None while every chunk's are 0 (all kinds but softmax, and softmax
+    centres with ordinary weights); a chunk with rescaled (faint) centres is merged
+    with the rescaling of ``combine``.
+    """
+
+    def __init__(self, n_clusters, n_features, device, temperature=None):
+        self.temperature = temperature
+        zeros = dict(dtype=torch.float64, device=device)
+        self.sums = torch.zeros((n_clusters, n_features), **zeros)
+        self.masses = torch.zeros((n_clusters,), **zeros)
+        self.energy = torch.zeros((), **zeros)
+        self.offsets = None
+        self.count = 0
+
+    def one_hot(self, Y, labels, ws):
+        """Rows with one-hot weights on ``labels``: float64 sums in row order, counts.
+
+        Every kind accumulates exactly one-hot chunks this way, so that an exactly hard
+        soft step is Lloyd's step bit for bit (claim entmax-trajectory-bit-for-bit).
+        """
+        b = Y.shape[0]
+        Y64 = ws.Y64[:b].copy_(Y)
+        if self.offsets is None:
+            self.sums.index_add_(0, labels, Y64)
+            self.masses.index_add_(0, labels, ws.ones64[:b])
+        else:
+            sums = torch.zeros_like(self.sums).index_add_(0, labels, Y64)
+            self.merge(sums, torch.zeros_like(self.masses).index_add_(0, labels, ws.ones64[:b]), None)
+
+    def add(self, sums, masses):
+        """Chunk sums and masses (any float dtype) with offsets 0."""
+        if self.offsets is None:
+            self.sums += sums
+            self.masses += masses
+        else:
+            self.merge(sums.to(torch.float64), masses.to(torch.float64), None)
+
+    def merge(self, sums, masses, offsets):
+        """Chunk statistics with per-centre ``offsets`` (None: 0), rescaled as ``combine``."""
+        if offsets is None and self.offsets is None:
+            self.sums += sums
+            self.masses += masses
+            return
+        before = Statistics(self.sums, self.masses, _offsets(self.offsets, self.masses), self.energy, 0)
+        after = Statistics(sums, masses, _offsets(offsets, masses), torch.zeros_like(self.energy), 0)
+        self.sums, self.masses, self.offsets, self.energy, _ = combine(before, after, self.temperature)
+
+    def statistics(self):
+        offsets = _offsets(self.offsets, self.masses)
+        return Statistics(self.sums, self.masses, offsets, self.energy, torch.tensor(self.count, device=self.sums.device))
+
+
+def _offsets(offsets, masses):
+    """Offsets as ``Statistics`` has them: 0 for None, inf for a centre without mass (a
+    neutral element of the MIN that aligns statistics: it must not rescale the others)."""
+    known = torch.zeros_like(masses) if offsets is None else offsets
+    return torch.where(masses > 0, known, float("inf"))
+
+
+def _hard(x, frame, ws, acc):
+    A, n, d, nearest, labels, uncertain, _ = _scores(x, frame, ws)
+    exact = _exact_rows(x, frame, uncertain)
+    if exact is not None:
+        labels[exact.rows] = exact.labels
+    acc.one_hot(_relative(x, A, frame, ws), labels, ws)
+    if frame.energy:
+        acc.energy += _nearest_sum(nearest, exact)
+
+
+def _exact_regrets(exact):
+    return exact.d - exact.nearest[:, None]
+
+
+def _softmax(x, frame, ws, acc):
+    b = x.shape[0]
+    T = frame.temperature
+    A, n, S, nearest, labels, uncertain, _ = _scores(x, frame, ws)
+    exact = _exact_rows(x, frame, uncertain)
+    S.sub_(nearest[:, None])  # regrets: >= 0, exactly 0 at the nearest
+    if exact is not None:
+        S[exact.rows] = _exact_regrets(exact).to(S.dtype)
+        labels[exact.rows] = exact.labels
+    # exp(-regret/T): 1 at the nearest. Weights at or below the smallest normal number
+    # are set to 0: exp of an argument below its log takes a slow path (~10x, subnormal
+    # or zero results); such weights are below 2^-60 of the largest weight of any centre
+    # that is not rescaled, and the rescaled centres are recomputed from the regrets.
+    floor = _SMALLEST_EXPONENT[S.dtype]
+    W = torch.mul(S, -1.0 / T, out=ws.W[:b]).clamp_(min=floor).exp_()
+    torch.nn.functional.threshold_(W, 2 * math.exp(floor), 0.0)
+    Z = W.sum(dim=1)
+    Y = _relative(x, A, frame, ws)
+    # Centres whose weights are all tiny: rescaled per centre in the log domain.
+    faint = torch.nonzero(W.amax(dim=0) < _RESCALE_BELOW[S.dtype]).flatten()
+    # Every row exactly one-hot (all but the nearest underflow): Z == 1 is necessary.
+    if bool(Z.max() == 1.0) and int(torch.count_nonzero(W)) == b:
+        if faint.numel():
+            sums, masses = torch.zeros_like(acc.sums), torch.zeros_like(acc.masses)
+            sums.index_add_(0, labels, ws.Y64[:b].copy_(Y))
+            masses.index_add_(0, labels, ws.ones64[:b])
+        else:
+            acc.one_hot(Y, labels, ws)
+    else:
+        inverse = Z.reciprocal()
+        masses = torch.mv(W.T, inverse)
+        sums = W.T @ torch.mul(Y, inverse[:, None], out=ws.A2[:b])
+        if not faint.numel():
+            acc.add(sums, masses)
+        else:
+            sums, masses = sums.to(torch.float64), masses.to(torch.float64)
+    if faint.numel():
+        regret = S[:, faint]
+        least = regret.amin(dim=0)
+        w = torch.exp(-(regret - least) / T - torch.log(Z)[:, None])
+        sums[faint] = (w.T @ Y).to(torch.float64)
+        masses[faint] = w.sum(dim=0).to(torch.float64)
+        offsets = torch.zeros_like(masses)
+        offsets[faint] = least.to(torch.float64)
+        acc.merge(sums, masses, offsets)
+    if frame.energy:
+        acc.energy += _nearest_sum(nearest, exact) - T * torch.sum(torch.log(Z), dtype=torch.float64)
+
+
+def _entmax15(x, frame, ws, acc):
+    b = x.shape[0]
+    T = frame.temperature
+    A, n, S, nearest, labels, uncertain, second = _scores(x, frame, ws)
+    exact = _exact_rows(x, frame, uncertain)
+    # u = z / 2 = -(d - d_min) / (2T): row maximum exactly 0.
+    v = S.sub_(nearest[:, None]).mul_(-0.5 / T)
+    if exact is not None:
+        v[exact.rows] = (-_exact_regrets(exact) / T / 2).to(v.dtype)
+    t, scratch = ws.t[:b], ws.W[:b]
+    # The root for the two largest entries (the runner-up's u computed as v's entries
+    # are): the threshold of a row whose support has at most two entries, a lower bound
+    # for the others, so the exact solve from it identifies most supports without a
+    # Newton step; the rows whose check fails take the reference's sort.
+    start = krbf_torch._two_largest_root((second - nearest).mul_(-0.5 / T))[:, None]
+    if exact is not None:
+        start[exact.rows] = -1.0
+    tau, converged, closeness = krbf_torch._sparse_threshold(v, "entmax15", t, scratch, closeness=True, start=start)
+    left = torch.nonzero(~converged).flatten()
+    if left.numel():
+        _threshold_rows(v, tau, t, left)
+        closeness[left] = torch.abs(v[left] - tau[left]).amin(dim=1)
+    slack = _support_slack(n.mul(frame.eps).add_(frame.eps * frame.m_max + frame.absolute), T, v.dtype)
+    if exact is not None:
+        slack[exact.rows] = -1.0
+    more = _exact_rows(x, frame, closeness <= slack)
+    if more is not None:
+        v[more.rows] = (-_exact_regrets(more) / T / 2).to(v.dtype)
+        _threshold_rows(v, tau, t, more.rows)
+        exact = _joined(exact, more)
+    Y = _relative(x, A, frame, ws)
+    # F_i = d_i(1) - T (2 (tau + 1) + (2/3)(sum_k s^3 - 1)), s = [u - tau]_+, p = s^2, from
+    # sum_k p_k d_ik = d_i(1) - 2T sum_k p_k u_k and sum_k p_k u_k = sum s^3 + tau (exact
+    # for one-hot rows: tau = -1, sum s^3 = 1).
+    if frame.energy:
+        cubes = torch.mul(t, t, out=scratch).mul_(t).sum(dim=1, dtype=torch.float64)
+        tau64 = tau[:, 0].to(torch.float64)
+        acc.energy += _nearest_sum(nearest, exact) - T * torch.sum(2 * (tau64 + 1) + (2.0 / 3.0) * (cubes - 1))
+    if bool((tau == -1.0).all()) and bool((torch.sign(t, out=scratch).sum(dim=1) == 1).all()):
+        acc.one_hot(Y, torch.argmax(t, dim=1), ws)  # every row exactly one-hot
+    else:
+        p = t.square_()
+        acc.add(p.T @ Y, p.sum(dim=0))
+
+
+def _support_slack(error, temperature, dtype):
+    """How near (in u = z/2) an entry must be to tau for the support to be re-decided.
+
+    An error ``E_i`` in the distances moves ``u_k`` by ``E_i / T`` at most and tau (a
+    convex combination of the u's sensitivities) as much: ``2 E_i / T``, plus the
+    roundings of u itself (a few ulps of ``|d| / T <= 2 (n + m) / T``: a quarter more).
+    """
+    return 2.5 * error / temperature + 8 * torch.finfo(dtype).eps
+
+
+def _threshold_rows(v, tau, t, rows):
+    """The reference's sort-based threshold for some rows: ``tau`` and ``t = [v - tau]_+``."""
+    if rows.numel():
+        tau_rows, p_rows = krbf_torch._sorted_threshold(v[rows], "entmax15")
+        tau[rows] = tau_rows
+        t.index_copy_(0, rows, torch.sqrt(p_rows))
+
+
+_KERNELS = {"hard": _hard, "softmax": _softmax, "entmax15": _entmax15}
+
+
+# --- compiled kernels ------------------------------------------------------------------
+#
+# The same maths as the eager kernels above, written for torch.compile: pure functions of
+# tensors (no out= buffers, no data-dependent shapes), in the transposed layout (K, chunk)
+# where a reduction over the centres is a vertical, vectorised one for the generated
+# code. Only full chunks are compiled (one shape); the data-dependent repairs (exact
+# rows, the sort fallback, faint centres) stay eager, between the compiled pieces.
+
+_compile = {"enabled": os.environ.get("KMEANS_RBF_COMPILE", "") not in ("", "0")}
+
+
+def use_compile(enabled=True):
+    """Compile the chunk kernels with ``torch.compile`` from now on (or stop); see module doc.
+
+    Returns the previous setting.
+
+    Examples
+    --------
+    >>> previous = use_compile(False)
+    >>> use_compile(previous)
+    False
+    """
+    previous = _compile["enabled"]
+    _compile["enabled"] = bool(enabled)
+    return previous
+
+
+def _pure_scores(x, centre, augmented, eps, m_max, absolute, safe):
+    """``_scores`` in the (K, b) layout: A, n, d (K, b), labels, nearest, second, error, uncertain."""
+    A = x - centre
+    n = (A * A).sum(dim=1)
+    Aa = torch.cat([A, n[:, None], torch.ones_like(n)[:, None]], dim=1)
+    d = augmented @ Aa.T
+    nearest, labels = d.min(dim=0)  # the first minimum: exact, no key slack here
+    rows = torch.arange(d.shape[0], device=d.device)[:, None]
+    second = torch.where(rows == labels[None, :], float("inf"), d).amin(dim=0)
+    error = eps * (n + m_max) + absolute
+    uncertain = ~(second > nearest + 2 * error) | ~(n < safe)
+    return A, n, d, labels, nearest, second, error, uncertain
+
+
+def _pure_one_hot_sums(Y, labels, n_clusters):
+    Y64 = Y.to(torch.float64)
+    sums = torch.zeros((n_clusters, Y.shape[1]), dtype=torch.float64, device=Y.device).index_add(0, labels, Y64)
+    masses = torch.zeros((n_clusters,), dtype=torch.float64, device=Y.device).index_add(
+        0, labels, torch.ones_like(Y64[:, 0])
+    )
+    return sums, masses
+
+
+def _pure_softmax(d, nearest, Y, T, floor, cut):
+    """Regrets, weights exp(-regret/T), their row sums Z and the (fast-column) sums."""
+    regret = d - nearest[None, :]
+    W = torch.exp(torch.clamp(regret * (-1.0 / T), min=floor))
+    W = torch.where(W > cut, W, 0.0)
+    Z = W.sum(dim=0)
+    inverse = 1.0 / Z
+    masses = (W @ inverse).to(torch.float64)
+    sums = (W @ (Y * inverse[:, None])).to(torch.float64)
+    return regret, W, Z, masses, sums, W.amax(dim=1), torch.count_nonzero(W)
+
+
+def _pure_entmax15_threshold(d, nearest, second, T, steps: int = _NEWTON_STEPS_COMPILED):
+    """entmax15's threshold in the (K, b) layout: Newton from the two-largest root, exact solve."""
+    K = d.shape[0]
+    v = (d - nearest[None, :]) * (-0.5 / T)
+    w = (second - nearest) * (-0.5 / T)
+    tau = torch.where(w > -1, (w - torch.sqrt(torch.clamp(2 - w * w, min=0.0))) / 2, -1.0)[None, :]
+    for _ in range(steps):
+        t = torch.clamp(v - tau, min=0.0)
+        mass = t.sum(dim=0, keepdim=True)
+        tau = tau + ((t * t).sum(dim=0, keepdim=True) - 1) / (2 * mass)
+    t = torch.clamp(v - tau, min=0.0)
+    mass = t.sum(dim=0, keepdim=True)
+    squares = (t * t).sum(dim=0, keepdim=True)
+    size = (t > 0).sum(dim=0, keepdim=True).to(v.dtype)
+    mean = mass / size
+    delta = (1 - size * (squares / size - mean * mean)) / size
+    tau = torch.clamp((mean + tau) - torch.sqrt(torch.clamp(delta, min=0.0)), min=-1.0)
+    difference = v - tau
+    closeness = difference.abs().amin(dim=0)
+    t = torch.clamp(difference, min=0.0)
+    converged = (t > 0).sum(dim=0, keepdim=True).to(v.dtype) == size
+    del K
+    return v, tau[0], t, converged[0], closeness
+
+
+def _pure_entmax15_sums(t, Y):
+    p = t * t
+    return p, (p @ Y).to(torch.float64), p.sum(dim=1).to(torch.float64), (p * t).sum(dim=0).to(torch.float64)
+
+
+_compiled_pieces = {}
+
+
+def _compiled_piece(function):
+    if function not in _compiled_pieces:
+        _compiled_pieces[function] = torch.compile(function, dynamic=False)
+    return _compiled_pieces[function]
+
+
+def _scalars(x, *values):
+    """0-d tensors: compiled code specialised on Python floats would recompile at every step."""
+    return [torch.tensor(value, dtype=x.dtype, device=x.device) for value in values]
+
+
+def _compiled_scores(x, frame):
+    scalars = _scalars(x, frame.eps, frame.m_max, frame.absolute, frame.safe)
+    return _compiled_piece(_pure_scores)(x, frame.centre, frame.augmented_T.T, *scalars)
+
+
+def _relative_compiled(x, A, frame):
+    if frame.origin_is_zero:
+        return x
+    if frame.origin_is_centre:
+        return A
+    return x - frame.origin
+
+
+def _exact_columns(d, exact):
+    """Write the exact distances of re-decided rows into d (K, b): nearest, labels fixed too."""
+    d[:, exact.rows] = exact.d.T.to(d.dtype)
+
+
+def _hard_compiled(x, frame):
+    A, n, d, labels, nearest, second, error, uncertain = _compiled_scores(x, frame)
+    exact = _exact_rows(x, frame, uncertain)
+    if exact is not None:
+        labels = labels.index_put((exact.rows,), exact.labels)
+    Y = _relative_compiled(x, A, frame)
+    sums, masses = _compiled_piece(_pure_one_hot_sums)(Y, labels, frame.C.shape[0])
+    return sums, masses, None, _nearest_sum(nearest, exact)
+
+
+def _softmax_compiled(x, frame):
+    T = frame.temperature
+    A, n, d, labels, nearest, second, error, uncertain = _compiled_scores(x, frame)
+    exact = _exact_rows(x, frame, uncertain)
+    if exact is not None:
+        _exact_columns(d, exact)
+        nearest = nearest.index_put((exact.rows,), exact.nearest.to(nearest.dtype))
+        labels = labels.index_put((exact.rows,), exact.labels)
+    Y = _relative_compiled(x, A, frame)
+    floor = _SMALLEST_EXPONENT[d.dtype]
+    regret, W, Z, masses, sums, colmax, nonzero = _compiled_piece(_pure_softmax)(
+        d, nearest, Y, *_scalars(x, T, floor, 2 * math.exp(floor))
+    )
+    if int(nonzero) == x.shape[0]:  # every row exactly one-hot
+        sums, masses = _compiled_piece(_pure_one_hot_sums)(Y, labels, frame.C.shape[0])
+    offsets = None
+    faint = torch.nonzero(colmax < _RESCALE_BELOW[d.dtype]).flatten()
+    if faint.numel():
+        least = regret[faint].amin(dim=1)
+        w = torch.exp(-(regret[faint] - least[:, None]) / T - torch.log(Z)[None, :])
+        sums[faint] = (w @ Y).to(torch.float64)
+        masses[faint] = w.sum(dim=1).to(torch.float64)
+        offsets = torch.zeros_like(masses)
+        offsets[faint] = least.to(torch.float64)
+    energy = _nearest_sum(nearest, exact) - T * torch.sum(torch.log(Z), dtype=torch.float64)
+    return sums, masses, offsets, energy
+
+
+def _entmax15_compiled(x, frame):
+    T = frame.temperature
+    A, n, d, labels, nearest, second, error, uncertain = _compiled_scores(x, frame)
+    exact = _exact_rows(x, frame, uncertain)
+    if exact is not None:
+        _exact_columns(d, exact)
+        nearest = nearest.index_put((exact.rows,), exact.nearest.to(nearest.dtype))
+        second = second.index_put((exact.rows,), torch.full_like(exact.nearest, float("inf")).to(second.dtype))
+    v, tau, t, converged, closeness = _compiled_piece(_pure_entmax15_threshold)(d, nearest, second, *_scalars(x, T))
+    v, t = v.T, t.T  # rows again for the eager repairs (views: writes go through)
+    tau = tau[:, None]
+    left = torch.nonzero(~converged).flatten()
+    if left.numel():
+        _threshold_rows(v, tau, t, left)
+        closeness[left] = torch.abs(v[left] - tau[left]).amin(dim=1)
+    slack = _support_slack(error, T, v.dtype)
+    if exact is not None:
+        v[exact.rows] = (-_exact_regrets(exact) / T / 2).to(v.dtype)
+        _threshold_rows(v, tau, t, exact.rows)
+        slack[exact.rows] = -1.0
+    more = _exact_rows(x, frame, closeness <= slack)
+    if more is not None:
+        v[more.rows] = (-_exact_regrets(more) / T / 2).to(v.dtype)
+        _threshold_rows(v, tau, t, more.rows)
+        exact = _joined(exact, more)
+    Y = _relative_compiled(x, A, frame)
+    p, sums, masses, cubes = _compiled_piece(_pure_entmax15_sums)(t.T, Y)
+    if frame.energy:
+        tau64 = tau[:, 0].to(torch.float64)
+        energy = _nearest_sum(nearest, exact) - T * torch.sum(2 * (tau64 + 1) + (2.0 / 3.0) * (cubes - 1))
+    else:
+        energy = sums.new_zeros(())
+    if bool((tau == -1.0).all()) and bool(((p > 0).sum(dim=0) == 1).all()):  # every row one-hot
+        sums, masses = _compiled_piece(_pure_one_hot_sums)(Y, torch.argmax(p, dim=0), frame.C.shape[0])
+    return sums, masses, None, energy
+
+
+_COMPILED_KERNELS = {"hard": _hard_compiled, "softmax": _softmax_compiled, "entmax15": _entmax15_compiled}
+
+
+# --- the API -----------------------------------------------------------------------------
+
+
+def _validate(X, C, temperature, kind, shift):
+    validation.validate_kind(kind)
+    temperature = validation.validate_temperature(temperature, kind)
+    X, C = krbf_torch._floating_tensor(X, "X"), krbf_torch._floating_tensor(C, "C")
+    if X.dtype != C.dtype:
+        raise TypeError(f"X and C must have the same dtype; got {X.dtype} and {C.dtype}")
+    if X.device != C.device:
+        raise ValueError(f"X and C must be on the same device; got {X.device} and {C.device}")
+    validation.validate_data_and_centres(X, C, finite_data=False)
+    krbf_torch._validate_representable(temperature, X.dtype)
+    working = krbf_torch._working_dtype(X.dtype)
+    C = C.to(working)
+    shift = default_shift(C) if shift is None else krbf_torch._floating_tensor(shift, "shift").to(working)
+    if tuple(shift.shape) != (C.shape[1],):
+        raise ValueError(f"shift must have shape ({C.shape[1]},); got {tuple(shift.shape)}")
+    validation.validate_finite(shift, "shift")
+    return C, temperature, shift, working
+
+
+def sufficient_statistics(X, C, temperature=None, kind="hard", *, shift=None, budget=None):
+    """The sufficient statistics of one step over the points X, streamed in chunks.
+
+    Parameters
+    ----------
+    X : Tensor, shape (N, D)
+        Any floating dtype (half precisions are computed in float32), any N >= 1; may be
+        backed by a memory map. Read chunk by chunk (``chunk_rows(K, D, dtype, budget)``
+        rows at a time) and never copied whole.
+    C : Tensor, shape (K, D)
+        The centres, same dtype and device as X.
+    temperature : float or None
+        T > 0; None for kind='hard'.
+    kind : {'hard', 'softmax', 'entmax15'}
+    shift : Tensor, shape (D,), optional
+        The frame of ``sums``: ``sums_k = sum_i w_ik (x_i - shift)``. Default
+        ``default_shift(C)``. Every piece whose statistics are combined must use the same.
+    budget : int, optional
+        Bytes for the chunk buffers (default ``DEFAULT_BUDGET``).
+
+    Returns
+    -------
+    Statistics
+        float64 tensors on C's device (module docstring).
+
+    Examples
+    --------
+    >>> X = torch.tensor([[0.0], [1.0], [2.0]])
+    >>> stats = sufficient_statistics(X, torch.tensor([[0.0], [2.0]]), 1e-3, "softmax",
+    ...                               shift=torch.zeros(1))
+    >>> stats.sums.flatten(), stats.masses      # x = 1 is split evenly
+    (tensor([0.5000, 2.5000], dtype=torch.float64), tensor([1.5000, 1.5000], dtype=torch.float64))
+    """
+    C, temperature, shift, working = _validate(X, C, temperature, kind, shift)
+    return _statistics(X, C, temperature, kind, shift, budget)
+
+
+@torch.no_grad()
+def _statistics(X, C, temperature, kind, shift, budget=None, energy=True):
+    """``sufficient_statistics`` of validated arguments (C and shift in the working dtype)."""
+    K, D = C.shape
+    working = C.dtype
+    budget = DEFAULT_BUDGET if budget is None else budget
+    compiled = _compile["enabled"] and working in (torch.float32, torch.float64)
+    rows = min(chunk_rows(K, D, working, budget), X.shape[0])
+    workers = krbf_torch._workers(C.device, -(-X.shape[0] // rows))
+    if workers > 1:  # the budget is shared: each worker has its own buffers
+        rows = min(chunk_rows(K, D, working, budget // workers), X.shape[0])
+        workers = krbf_torch._workers(C.device, -(-X.shape[0] // rows))
+    starts = range(0, X.shape[0], rows)
+    frame = _frame(C, shift.to(working), temperature, kind, energy)
+
+    def work(part):
+        acc = _Accumulator(K, D, C.device, temperature)
+        with _workspace(rows, K, D, working, C.device, slot=part) as ws:
+            for start in starts[part :: max(workers, 1)]:
+                x = X[start : start + rows].to(working)
+                if compiled and x.shape[0] == rows:  # full chunks only: one shape to compile
+                    sums, masses, offsets, energy = _COMPILED_KERNELS[kind](x, frame)
+                    acc.merge(sums, masses, offsets)
+                    acc.energy += energy
+                else:
+                    _KERNELS[kind](x, frame, ws, acc)
+                acc.count += x.shape[0]
+        return acc.statistics()
+
+    parts = krbf_torch._in_workers(work, workers)
+    total = parts[0]
+    for part in parts[1:]:
+        total = combine(total, part, temperature)
+    return total
+
+
+def step(X, C, temperature=None, kind="hard", budget=None):
+    """One streamed step of validated X and C (working dtype): the new centres (K, D)."""
+    shift = default_shift(C)
+    return centres(_statistics(X, C, temperature, kind, shift, budget, energy=False), C, shift)
+
+
+
+assert set(_KERNELS) == set(_COMPILED_KERNELS) == set(KINDS)

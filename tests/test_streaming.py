@@ -54,8 +54,10 @@ def patched(module, **replacements):
 
 
 def without_repair():
-    # The bug: trusting the expansion, with no error bound (so no near-tie is re-decided).
-    return patched(krbf, _expansion_error=lambda dtype, n_features: (0.0, 0.0))
+    # The bug: trusting the expansion, with no error bound and no slack for the argmin's
+    # packed keys (so no near-tie is re-decided).
+    return patched(krbf, _expansion_error=lambda dtype, n_features: (0.0, 0.0),
+                   _argmin_slack_factors=lambda dtype, n_clusters: (0.0, 0.0))
 
 
 @contextlib.contextmanager
@@ -165,7 +167,8 @@ def test_planted_bisectors_bite():
 def test_far_offsets_and_relative_gaps_of_the_scale_tier(dtype):
     # Points at relative gaps 1e-6 .. 1e-12 from the bisector, 1e3 .. 1e6 times the spread
     # from the origin (the oracle's scale tier): labels exactly the reference's.
-    # Catches: an uncentred expansion (the digits of the offset are lost) with no repair.
+    # Catches: an uncentred expansion (the digits of the offset are lost) with no repair
+    # (in the streamed step: the dense labels' exact top two distances hide it there).
     rng = np.random.default_rng(5)
     for offset in (1e3, 1e6):
         C = offset + rng.uniform(-1.0, 1.0, size=(8, 4))
@@ -175,8 +178,11 @@ def test_far_offsets_and_relative_gaps_of_the_scale_tier(dtype):
         a, b = C[pairs[:, 0]], C[pairs[:, 1]]
         X = (a + b) / 2 + gaps[:, None] * (b - a)
         X, Cr = rounded(X, dtype), rounded(C, dtype)
-        labels = krbf.assign(torch.tensor(X, dtype=DTYPES[dtype]), torch.tensor(Cr, dtype=DTYPES[dtype])).numpy()
-        assert np.array_equal(labels, reference.assign(X, Cr)), f"offset {offset}"
+        Xt, Ct = torch.tensor(X, dtype=DTYPES[dtype]), torch.tensor(Cr, dtype=DTYPES[dtype])
+        expected = reference.assign(X, Cr)
+        assert np.array_equal(krbf.assign(Xt, Ct).numpy(), expected), f"offset {offset}"
+        counts = streaming.sufficient_statistics(Xt, Ct).masses.numpy()
+        assert np.array_equal(counts, np.bincount(expected, minlength=len(Cr))), f"offset {offset}"
 
 
 @pytest.mark.slow
@@ -195,6 +201,30 @@ def test_planted_bisectors_at_the_scale_tiers_sizes(dtype, offset):
 
 def test_far_offsets_bite():
     assert_bites(test_far_offsets_and_relative_gaps_of_the_scale_tier, uncentred_without_repair, "float64")
+
+
+@pytest.mark.parametrize("dtype, offset", CASES)
+def test_three_way_near_ties_labels_equal_the_reference(dtype, offset):
+    # Points near the circumcentre of three centres (the others farther), from 1e-12 of
+    # the radius (or 16 units in the last place of the offset) to 1e-2: the true nearest
+    # may be the expansion's third, where exact top-two distances alone do not look.
+    # Labels exactly the reference's, dense and streamed.
+    # Catches: an uncentred expansion trusted without its error bound.
+    rng = np.random.default_rng(3)
+    angles = np.array([0.3, 2.4, 4.4])
+    C = np.concatenate([np.stack([np.cos(angles), np.sin(angles)], axis=1), 3 + rng.uniform(-1, 1, size=(5, 2))])
+    smallest = max(1e-12, 16 * float(np.spacing(np.dtype(dtype).type(offset))))
+    radii = 10.0 ** rng.uniform(np.log10(smallest), -2, size=(600, 1))
+    X, Cr = rounded(offset + radii * rng.standard_normal((600, 2)), dtype), rounded(offset + C, dtype)
+    Xt, Ct = torch.tensor(X, dtype=DTYPES[dtype]), torch.tensor(Cr, dtype=DTYPES[dtype])
+    expected = reference.assign(X, Cr)
+    assert np.array_equal(krbf.assign(Xt, Ct).numpy(), expected)
+    counts = streaming.sufficient_statistics(Xt, Ct).masses.numpy()
+    assert np.array_equal(counts, np.bincount(expected, minlength=len(Cr)))
+
+
+def test_three_way_near_ties_bite():
+    assert_bites(test_three_way_near_ties_labels_equal_the_reference, uncentred_without_repair, "float32", 1e3)
 
 
 @given(D=st.integers(1, 300), seed=st.integers(0, 2**32 - 1), scale=st.sampled_from([1e-3, 1.0, 1e5]))

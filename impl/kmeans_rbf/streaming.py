@@ -534,8 +534,12 @@ def _hard(x, frame, ws, acc):
         acc.energy += _nearest_sum(nearest, exact)
 
 
-def _exact_regrets(exact):
-    return exact.d - exact.nearest[:, None]
+def _exact_regrets(exact, dtype):
+    """Regrets of re-decided rows from their exact distances rounded once to ``dtype``:
+    the arithmetic of every other row, on the numbers ``torch.squared_distances``
+    reports (so T = margin / 2 from ``torch.margins`` gives exactly hard rows)."""
+    d = exact.d.to(dtype)
+    return d - d.min(dim=1, keepdim=True).values
 
 
 def _softmax(x, frame, ws, acc):
@@ -545,7 +549,7 @@ def _softmax(x, frame, ws, acc):
     exact = _exact_rows(x, frame, uncertain)
     S.sub_(nearest[:, None])  # regrets: >= 0, exactly 0 at the nearest
     if exact is not None:
-        S[exact.rows] = _exact_regrets(exact).to(S.dtype)
+        S[exact.rows] = _exact_regrets(exact, S.dtype)
         labels[exact.rows] = exact.labels
     # exp(-regret/T): 1 at the nearest. Weights at or below the smallest normal number
     # are set to 0: exp of an argument below its log takes a slow path (~10x, subnormal
@@ -595,7 +599,7 @@ def _entmax15(x, frame, ws, acc):
     # u = z / 2 = -(d - d_min) / (2T): row maximum exactly 0.
     v = S.sub_(nearest[:, None]).mul_(-0.5 / T)
     if exact is not None:
-        v[exact.rows] = (-_exact_regrets(exact) / T / 2).to(v.dtype)
+        v[exact.rows] = _exact_regrets(exact, v.dtype).mul_(-0.5 / T)
     t, scratch = ws.t[:b], ws.W[:b]
     # The root for the two largest entries (the runner-up's u computed as v's entries
     # are): the threshold of a row whose support has at most two entries, a lower bound
@@ -614,7 +618,7 @@ def _entmax15(x, frame, ws, acc):
         slack[exact.rows] = -1.0
     more = _exact_rows(x, frame, closeness <= slack)
     if more is not None:
-        v[more.rows] = (-_exact_regrets(more) / T / 2).to(v.dtype)
+        v[more.rows] = _exact_regrets(more, v.dtype).mul_(-0.5 / T)
         _threshold_rows(v, tau, t, more.rows)
         exact = _joined(exact, more)
     Y = _relative(x, A, frame, ws)
@@ -832,12 +836,12 @@ def _entmax15_compiled(x, frame):
         closeness[left] = torch.abs(v[left] - tau[left]).amin(dim=1)
     slack = _support_slack(error, T, v.dtype)
     if exact is not None:
-        v[exact.rows] = (-_exact_regrets(exact) / T / 2).to(v.dtype)
+        v[exact.rows] = _exact_regrets(exact, v.dtype).mul_(-0.5 / T)
         _threshold_rows(v, tau, t, exact.rows)
         slack[exact.rows] = -1.0
     more = _exact_rows(x, frame, closeness <= slack)
     if more is not None:
-        v[more.rows] = (-_exact_regrets(more) / T / 2).to(v.dtype)
+        v[more.rows] = _exact_regrets(more, v.dtype).mul_(-0.5 / T)
         _threshold_rows(v, tau, t, more.rows)
         exact = _joined(exact, more)
     Y = _relative_compiled(x, A, frame)

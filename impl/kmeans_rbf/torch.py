@@ -412,10 +412,12 @@ def _uncertain_nearest(d, error):
 def _distances(X, C):
     """Certified squared distances of X (N, D) to C (K, D), differentiable: ``_Distances``.
 
-    Besides the re-decided rows, every row's *nearest* distance is exact (from the
-    difference to its nearest centre, O(N D)): J, and the leading term ``d_i(1)`` of every
-    objective and free energy, then carry the reference's relative accuracy rather than
-    the expansion's absolute one (a far centre does not cost the others digits).
+    Besides the re-decided rows, every row's two smallest distances are exact, rounded
+    once (from the differences to those two centres, O(N D)): the margins, J, the
+    leading term ``d_i(1)`` of every objective and free energy, and the one-hot decision
+    of entmax15 (gap >= 2T) then come from the numbers the reference has, not from the
+    expansion's (a far centre does not cost the others digits, and T = margin / 2
+    computed from ``margins`` gives exactly hard rows, as the reference's would).
     """
     A, B, n, m = _centred(X, C)
     expansion = torch.addmm(m, A, B.T, alpha=-2) + n[:, None]
@@ -427,21 +429,33 @@ def _distances(X, C):
         rows = _uncertain_nearest(d.detach(), error)
     empty = torch.zeros((0,), dtype=torch.long, device=X.device)
     plain = _Distances(d, empty, X.new_zeros((0, C.shape[0]), dtype=torch.float64), error)
-    return _with_exact_nearest(_repaired(plain, X, C, rows), X, C)
+    return _with_exact_top_two(_repaired(plain, X, C, rows), X, C)
 
 
-def _with_exact_nearest(dist, X, C):
-    """``dist`` with d[i, label_i] exact (rounded once) in the rows not re-decided."""
+def _with_exact_top_two(dist, X, C):
+    """``dist`` with each row's two smallest entries exact (rounded once).
+
+    A row whose runner-up is not certain (the third smallest within ``2 E`` of the
+    second) is re-decided whole.
+    """
+    K = dist.d.shape[1]
     with torch.no_grad():
-        labels = torch.argmin(dist.d, dim=1)
-        plain = torch.ones_like(labels, dtype=torch.bool)
+        top = torch.topk(dist.d.detach(), min(K, 3), dim=1, largest=False)
+        plain = torch.ones(dist.d.shape[0], dtype=torch.bool, device=dist.d.device)
         plain[dist.rows] = False
+        uncertain = torch.zeros_like(plain)
+        if K >= 3:
+            uncertain = ~(top.values[:, 2] > top.values[:, 1] + 2 * dist.error) & plain
+            plain &= ~uncertain
         rows = torch.nonzero(plain).flatten()
+    dist = _repaired(dist, X, C, torch.nonzero(uncertain).flatten())  # differentiable
     if not rows.numel():
         return dist
-    nearest = C[labels[rows]]
-    exact = torch.square(X[rows].to(torch.float64) - nearest.to(torch.float64)).sum(dim=1)
-    d = dist.d.index_put((rows, labels[rows]), exact.to(dist.d.dtype))
+    d = dist.d
+    for j in range(min(K, 2)):
+        columns = top.indices[rows, j]
+        exact = torch.square(X[rows].to(torch.float64) - C[columns].to(torch.float64)).sum(dim=1)
+        d = d.index_put((rows, columns), exact.to(d.dtype))
     return dist._replace(d=d)
 
 
@@ -537,10 +551,7 @@ def margins(X, C):
     dist = _distances(X, C)
     if C.shape[0] == 1:  # inf is the margin itself here, not an overflow
         return torch.full((X.shape[0],), float("inf"), dtype=dtype, device=X.device)
-    gaps = _margins(dist.d)
-    if dist.rows.numel():
-        gaps = gaps.index_put((dist.rows,), _margins(dist.exact).to(gaps.dtype))
-    return _returned(gaps, dtype)
+    return _returned(_margins(dist.d), dtype)
 
 
 def _margins(d):
@@ -967,11 +978,10 @@ def _logits(d, temperature):
 
 
 def _certified_logits(dist, temperature):
-    """Logits ``-regret / T``; re-decided rows from their float64 regrets, rounded once."""
-    z = _logits(dist.d, temperature)
-    if dist.rows.numel():
-        z = z.index_put((dist.rows,), _logits(dist.exact, temperature).to(z.dtype))
-    return z
+    """Logits ``-regret / T`` from the certified distances (exact, rounded once, where it
+    matters): the same arithmetic in every row, so that the decisions agree with the
+    distances and margins this module reports."""
+    return _logits(dist.d, temperature)
 
 
 def _uncertain_support(z, tau, slack, exact_rows):
@@ -1170,10 +1180,7 @@ def _dense_step(X, C, temperature, kind):
     if kind == "hard":
         return _weighted_means(X, C, _responsibilities_of(dist, X, C, None, "hard")[1])
     if kind == "softmax":
-        d = dist.d
-        if dist.rows.numel():  # exact regrets of re-decided rows, as in _certified_logits
-            d = d.index_put((dist.rows,), (dist.exact - dist.exact.min(dim=1, keepdim=True).values).to(d.dtype))
-        return _weighted_means(X, C, _softmax_column_weights(d, temperature))
+        return _weighted_means(X, C, _softmax_column_weights(dist.d, temperature))
     dist, r = _soft(dist, X, C, temperature, kind)
     return _weighted_means(X, C, r)
 

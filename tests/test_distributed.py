@@ -259,7 +259,7 @@ def _bad_cases():
         "centres-shape": ([(a, C), (b, C[:3])], "lloyd_step", ValueError, "C must have the same shape on every rank"),
         "dtype": ([(a, C), (b.float(), C.float())], "lloyd_step", TypeError, "same dtype on every rank"),
         "temperature": ([(a, C, 1.0), (b, C, 2.0)], "soft_step", ValueError, "temperature"),
-        "n_iter": ([(a, C, 3), (b, C, 4)], "kmeans", ValueError, "number of steps must be the same"),
+        "n_iter": ([(a, C, 3), (b, C, 4)], "kmeans", ValueError, "number of steps (and shift) must be the same"),
         "kind": ([(a, C, 1.0, "softmax"), (b, C, 1.0, "sparsemax")], "soft_step", ValueError, "kind must be one of"),
         "all-empty": ([(a[:0], C), (b[:0], C)], "lloyd_step", ValueError, "X is empty on every rank"),
     }
@@ -359,6 +359,19 @@ def test_ddp_bites(pool):
         raise AssertionError("the plain layer under DDP passed with uneven shards")
     with pytest.raises(AssertionError, match="differ between the ranks"):
         check_ddp(*case, init_sync=False)
+
+
+def test_assert_same_across_ranks(pool):
+    # Equal tensors pass; a difference in the last bit raises on both ranks, naming rank 1.
+    # Catches: a comparison by value within a tolerance, or a check that raises on one rank.
+    C = torch.tensor([[0.1, 0.2], [0.3, 0.4]], dtype=torch.float64)
+    nudged = C.clone()
+    nudged[1, 1] = torch.nextafter(nudged[1, 1], torch.tensor(1.0, dtype=torch.float64))
+    outcomes = pool.run(job_call, [("distributed", "assert_same_across_ranks", (C, "centres"), {})] * 2)
+    assert [outcome.unwrap() for outcome in outcomes] == [None, None]
+    outcomes = pool.run(job_call, [("distributed", "assert_same_across_ranks", (c, "centres"), {}) for c in (C, nudged)])
+    for outcome in outcomes:
+        assert outcome.error == ("ValueError", "centres differs across ranks: rank(s) [1] differ from rank 0")
 
 
 def test_ddp_bad_batch_raises_on_every_rank(pool):

@@ -148,7 +148,7 @@ class _World:
                     "torch.distributed.init_process_group first (without a process group, "
                     "each process would fit only its own shard)"
                 )
-            self.group, self.size, self.rank = None, 1, 0
+            self.group, self.size, self.rank, self.backend = None, 1, 0, None
             self.device = torch.device("cpu")
             return
         self.group = group
@@ -156,7 +156,8 @@ class _World:
         if self.rank < 0:
             raise ValueError("group does not contain this process (torch.distributed.get_rank(group) is -1)")
         # Where the small collectives of the checks run: NCCL needs CUDA tensors.
-        nccl = dist.get_backend(group) == "nccl"
+        self.backend = dist.get_backend(group)
+        nccl = self.backend == "nccl"
         self.device = torch.device("cuda", torch.cuda.current_device()) if nccl else torch.device("cpu")
 
     def all_reduce(self, tensor, op=None):
@@ -249,7 +250,7 @@ def _validate_budget(budget):
 
 
 def _validate_backend(world, C):
-    if world.group is not None and dist.get_backend(world.group) == "nccl" and C.device.type != "cuda":
+    if world.backend == "nccl" and C.device.type != "cuda":
         raise ValueError(f"the NCCL backend needs the centres on a CUDA device; got {C.device}")
 
 
@@ -361,7 +362,8 @@ def _agree(table, centres_name):
                          f"and {KINDS[table[rank][5]]!r} on rank {rank}")
     if (rank := differing(6)) is not None:
         raise ValueError(
-            f"the temperature(s) and number of steps must be the same on every rank; rank {rank}'s differ from rank 0's"
+            "the temperature(s), number of steps (and shift) must be the same on every rank; "
+            f"rank {rank}'s differ from rank 0's"
         )
     if (rank := differing(7)) is not None:
         raise ValueError(
@@ -478,8 +480,12 @@ def sufficient_statistics(X, C, temperature=None, kind="hard", *, shift=None, gr
     (tensor([2., 2.], dtype=torch.float64), tensor(0.5000, dtype=torch.float64))
     """
 
-    call, T = _prepared(_tensor_shard(X, "C"), C, "C", group, kind if kind in KINDS else "hard",
-                        _temperature(temperature, kind), budget)
+    def hyper():  # the shift must be the same on every rank too
+        T, temperatures, steps = _temperature(temperature, kind)()
+        frame = None if shift is None else _fingerprint(krbf_torch._floating_tensor(shift, "shift"))
+        return T, temperatures, (steps, frame)
+
+    call, T = _prepared(_tensor_shard(X, "C"), C, "C", group, kind if kind in KINDS else "hard", hyper, budget)
     budget = call.budget
     C = call.C
     if shift is None:
@@ -776,10 +782,13 @@ def global_mean(local_mean, n_points, *, group=None):
     (4.0, 2.0)
     """
     world = _World(group)
-    n_points = validation.validate_count(n_points, "n_points")
-    if not isinstance(local_mean, torch.Tensor) or local_mean.ndim != 0:
-        raise TypeError(f"local_mean must be a 0-d tensor; got {type(local_mean).__name__}")
-    return _global_mean(world, local_mean, n_points, None)
+    try:
+        n_points, error = validation.validate_count(n_points, "n_points"), None
+        if not isinstance(local_mean, torch.Tensor) or local_mean.ndim != 0:
+            raise TypeError(f"local_mean must be a 0-d tensor; got {type(local_mean).__name__}")
+    except Exception as caught:  # noqa: BLE001 - raised on every rank, by the all-reduce
+        n_points, error = 0, caught
+    return _global_mean(world, local_mean, n_points, error)
 
 
 def _global_mean(world, local_mean, n_points, error):

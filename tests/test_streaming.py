@@ -235,13 +235,13 @@ def _dropping_last_chunk(X, C, temperature, kind, shift, budget=None, energy=Tru
     K, D = C.shape
     rows = min(streaming.chunk_rows(K, D, C.dtype, budget), X.shape[0])
     frame = streaming._frame(C, shift.to(C.dtype), temperature, kind, energy)
-    total = streaming._empty(K, D, C.device)
+    acc = streaming._Accumulator(K, D, C.device)
     with streaming._workspace(rows, K, D, C.dtype, C.device) as ws:
         for start in range(0, X.shape[0] - rows + 1, rows):
             x = X[start : start + rows]
-            stats = streaming.Statistics(*streaming._KERNELS[kind](x, frame, ws), torch.tensor(len(x)))
-            total = streaming.combine(total, stats, temperature)
-    return total
+            streaming._KERNELS[kind](x, frame, ws, acc)
+            acc.count += len(x)
+    return acc.statistics()
 
 
 def test_chunk_boundaries_bite():

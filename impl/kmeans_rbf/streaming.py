@@ -105,9 +105,11 @@ import os
 import threading
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 from . import _validation as validation
+from . import reference
 from . import torch as krbf_torch
 from .kinds import KINDS
 
@@ -149,7 +151,8 @@ class Statistics(NamedTuple):
     offsets : Tensor, shape (K,)
         ``w_ik = r_ik exp(offsets_k / T)``: 0 for kind='hard' and entmax15, and for
         softmax centres with ordinary weights; the least regret of the centre (a
-        distance, >= 0) where its weights are rescaled; inf with no points at all.
+        distance, >= 0) where its weights are rescaled; inf for a centre without mass
+        in these points (neutral for the MIN that aligns statistics).
     energy : Tensor, shape ()
         ``sum_i F_i``, the free energy summed over the points (J for kind='hard').
     n_points : Tensor, shape (), int64
@@ -281,7 +284,11 @@ class _Workspace:
         self.S = torch.empty((rows, n_clusters), **like)
         self.W = torch.empty((rows, n_clusters), **like)
         self.t = torch.empty((rows, n_clusters), **like)
-        self.keys = torch.empty((rows, n_clusters), dtype=torch.int32 if dtype == torch.float32 else torch.int64, device=device)
+        self.norms = torch.empty((rows,), **like)
+        integers = torch.int32 if dtype == torch.float32 else torch.int64
+        self.keys = torch.empty((rows, n_clusters), dtype=integers, device=device)
+        self.columns = torch.arange(n_clusters, dtype=integers, device=device)
+        self.ones64 = torch.ones((rows,), dtype=torch.float64, device=device)
 
 
 # One cached workspace per worker: steps in a loop (kmeans, anneal, a distributed fit)
@@ -326,11 +333,13 @@ class _Frame(NamedTuple):
     """What every chunk needs of the centres: computed once per step."""
 
     C: torch.Tensor  # (K, D) working dtype
+    C64: object  # (K, D) float64 NumPy copy for the exact rows on the CPU, else None
     centre: torch.Tensor  # (D,) the expansion's shift (torch._shift)
-    augmented: torch.Tensor  # (K, D + 2): rows (-2 b_k, 1, m_k), b_k = c_k - centre
+    augmented_T: torch.Tensor  # (D + 2, K): columns (-2 b_k, 1, m_k), b_k = c_k - centre
     m_max: float
     eps: float
     absolute: float
+    band: tuple  # (f, g): a runner-up within f n_i + g of the nearest makes a near-tie
     safe: float  # n_i below this: no entry of the expansion can overflow
     origin: torch.Tensor  # (D,) the frame of the sums
     origin_is_zero: bool
@@ -347,44 +356,48 @@ def _frame(C, origin, temperature, kind, energy=True):
     augmented = torch.cat([-2 * B, torch.ones_like(m)[:, None], m[:, None]], dim=1)
     eps, absolute = krbf_torch._expansion_error(C.dtype, C.shape[1])
     m_max = float(m.max())
+    # 2 E_i = 2 eps (n_i + M) + 2 a, and _argmin's key slack at |d^| <= 2 (n_i + M).
+    slack = krbf_torch._argmin_slack_factors(C.dtype, C.shape[0])
+    factor = 2 * eps + 2 * slack[0]
+    band = (factor, factor * m_max + 2 * absolute + slack[1])
     # |d^| <= n + m + 2 |a . b| <= 2 (n + m): finite (and no NaN) while that is.
     safe = torch.finfo(C.dtype).max / 4 - m_max
+    C64 = C.to(torch.float64).numpy() if C.device.type == "cpu" else None
     return _Frame(
-        C, centre, augmented, m_max, eps, absolute, safe, origin,
+        C, C64, centre, augmented.T, m_max, eps, absolute, band, safe, origin,
         bool((origin == 0).all()), bool((origin == centre).all()), temperature, kind, energy,
     )
 
 
-def _scores(x, frame, ws, with_second=False):
-    """Centred chunk, norms, distances by the expansion, nearest, and uncertain rows.
+def _scores(x, frame, ws):
+    """Centred chunk, norms, distances by the expansion, nearest, runner-up, uncertain rows.
 
     One matrix product gives ``d^_ik = (a_i, n_i, 1) . (-2 b_k, 1, m_k)`` (whose
     float bits order its nonnegative entries as integers, for ``torch._argmin``). A row
-    is uncertain when its second smallest distance is within ``2 E_i`` (plus the key
-    slack of ``_argmin``) of the chosen one (torch module docstring), or when its norm
-    is large enough for the expansion to overflow.
+    is uncertain when its runner-up is within ``2 E_i`` plus the key slack of
+    ``_argmin`` of the chosen entry (``frame.band``; torch module docstring), or when
+    its norm is large enough for the expansion to overflow. Every op here runs once per
+    chunk: on these sizes each costs a few microseconds of dispatch, so there are few.
     """
     b, D = x.shape
     augmented = ws.augmented[:b]
     A = torch.sub(x, frame.centre, out=augmented[:, :D])
-    n = torch.linalg.vector_norm(A, dim=1)
-    n.mul_(n)
+    n = torch.linalg.vector_norm(A, dim=1, out=ws.norms[:b]).square_()
     augmented[:, D] = n
     # Negative entries (true distances within E of 0) come first as integers but in
     # reverse order among themselves: two of them are a near-tie, re-decided anyway.
-    d = torch.mm(augmented, frame.augmented.T, out=ws.S[:b])
-    labels = krbf_torch._argmin(d, ws.keys[:b], nonnegative=True)
+    d = torch.mm(augmented, frame.augmented_T, out=ws.S[:b])
+    labels = krbf_torch._argmin(d, ws.keys[:b], nonnegative=True, columns=ws.columns)
     index = labels[:, None]
     nearest = d.gather(1, index)
     second = d.scatter_(1, index, float("inf")).amin(dim=1)
     d.scatter_(1, index, nearest)
     nearest = nearest[:, 0]
-    error = frame.eps * (n + frame.m_max) + frame.absolute
-    threshold = nearest + 2 * error + krbf_torch._argmin_slack(nearest, d.shape[1])
-    uncertain = ~(second > threshold) | ~(n < frame.safe)
-    if with_second:
-        return A, n, d, nearest, labels, error, uncertain, second
-    return A, n, d, nearest, labels, error, uncertain
+    threshold = torch.mul(n, frame.band[0]).add_(frame.band[1]).add_(nearest)
+    uncertain = torch.gt(second, threshold).logical_not_()  # NaN included
+    if not bool(n.max() < frame.safe):  # (NaN fails too)
+        uncertain |= ~(n < frame.safe)
+    return A, n, d, nearest, labels, uncertain, second
 
 
 def _relative(x, A, frame, ws):
@@ -406,14 +419,29 @@ class _Exact(NamedTuple):
 
 
 def _exact_rows(x, frame, uncertain):
+    """The rows flagged ``uncertain``, recomputed exactly (None if there are none).
+
+    On the CPU by the reference's own ``_squared_distances`` in NumPy (the same numbers
+    as ``torch._exact_squared_distances``, which serves other devices, in a handful of
+    calls rather than a few dozen small torch ops: a chunk usually has one or two).
+    """
     rows = torch.nonzero(uncertain).flatten()
     if not rows.numel():
         return None
     points = x[rows]
     if not bool(torch.isfinite(points).all()):
         validation.validate_finite(x, "X")
-    d = krbf_torch._exact_squared_distances(points, frame.C)
-    krbf_torch._validate_exact(d, x.dtype)
+    if frame.C64 is None:
+        d = krbf_torch._exact_squared_distances(points, frame.C)
+        krbf_torch._validate_exact(d, x.dtype)
+    else:
+        points = points.to(torch.float64).numpy()
+        block = max(1, krbf_torch._EXACT_BLOCK_BYTES // (8 * frame.C64.size))
+        d = torch.from_numpy(np.concatenate(
+            [reference._squared_distances(points[i : i + block], frame.C64) for i in range(0, len(points), block)]
+        ))
+        if float(d.max()) > torch.finfo(x.dtype).max:  # finite in float64, not in the working dtype
+            validation.validate_distances_finite(d.to(x.dtype))
     nearest, labels = d.min(dim=1)  # the first minimum: ties to the lowest index
     return _Exact(rows, d, nearest, labels)
 
@@ -424,43 +452,93 @@ def _joined(exact, more):
     return _Exact(*(torch.cat([a, b]) for a, b in zip(exact, more)))
 
 
-def _nearest_distances(nearest, exact):
-    """``d_i(1)`` per row in float64, exact in re-decided rows."""
-    nearest = nearest.to(torch.float64)
+def _nearest_sum(nearest, exact):
+    """``sum_i d_i(1)`` in float64, exact in the re-decided rows."""
+    total = torch.sum(nearest, dtype=torch.float64)
     if exact is not None:
-        nearest[exact.rows] = exact.nearest
-    return nearest
+        total += torch.sum(exact.nearest - nearest[exact.rows].to(torch.float64))
+    return total
 
 
-def _one_hot_sums(Y, labels, ws, n_clusters):
-    """``(sums, masses)`` of one-hot rows: float64 sums in row order, counts.
+class _Accumulator:
+    """One worker's running statistics, float64, updated in place chunk by chunk.
 
-    Every kind accumulates exactly one-hot chunks this way, so that an exactly hard soft
-    step is Lloyd's step bit for bit (claim entmax-trajectory-bit-for-bit).
+    ``offsets`` is None while every chunk's are 0 (all kinds but softmax, and softmax
+    centres with ordinary weights); a chunk with rescaled (faint) centres is merged
+    with the rescaling of ``combine``.
     """
-    Y64 = ws.Y64[: Y.shape[0]].copy_(Y)
-    sums = torch.zeros((n_clusters, Y.shape[1]), dtype=torch.float64, device=Y.device)
-    sums.index_add_(0, labels, Y64)
-    return sums, torch.bincount(labels, minlength=n_clusters).to(torch.float64)
+
+    def __init__(self, n_clusters, n_features, device):
+        zeros = dict(dtype=torch.float64, device=device)
+        self.sums = torch.zeros((n_clusters, n_features), **zeros)
+        self.masses = torch.zeros((n_clusters,), **zeros)
+        self.energy = torch.zeros((), **zeros)
+        self.offsets = None
+        self.count = 0
+
+    def one_hot(self, Y, labels, ws):
+        """Rows with one-hot weights on ``labels``: float64 sums in row order, counts.
+
+        Every kind accumulates exactly one-hot chunks this way, so that an exactly hard
+        soft step is Lloyd's step bit for bit (claim entmax-trajectory-bit-for-bit).
+        """
+        b = Y.shape[0]
+        Y64 = ws.Y64[:b].copy_(Y)
+        if self.offsets is None:
+            self.sums.index_add_(0, labels, Y64)
+            self.masses.index_add_(0, labels, ws.ones64[:b])
+        else:
+            sums = torch.zeros_like(self.sums).index_add_(0, labels, Y64)
+            self.merge(sums, torch.zeros_like(self.masses).index_add_(0, labels, ws.ones64[:b]), None, None)
+
+    def add(self, sums, masses):
+        """Chunk sums and masses (any float dtype) with offsets 0."""
+        if self.offsets is None:
+            self.sums += sums
+            self.masses += masses
+        else:
+            self.merge(sums.to(torch.float64), masses.to(torch.float64), None, None)
+
+    def merge(self, sums, masses, offsets, temperature):
+        """Chunk statistics with per-centre ``offsets`` (None: 0), rescaled as ``combine``."""
+        if offsets is None and self.offsets is None:
+            self.sums += sums
+            self.masses += masses
+            return
+        before = Statistics(self.sums, self.masses, _offsets(self.offsets, self.masses), self.energy, 0)
+        after = Statistics(sums, masses, _offsets(offsets, masses), torch.zeros_like(self.energy), 0)
+        self.sums, self.masses, self.offsets, self.energy, _ = combine(before, after, temperature)
+
+    def statistics(self):
+        offsets = _offsets(self.offsets, self.masses)
+        return Statistics(self.sums, self.masses, offsets, self.energy, torch.tensor(self.count, device=self.sums.device))
 
 
-def _hard(x, frame, ws):
-    A, n, d, nearest, labels, error, uncertain = _scores(x, frame, ws)
+def _offsets(offsets, masses):
+    """Offsets as ``Statistics`` has them: 0 for None, inf for a centre without mass (a
+    neutral element of the MIN that aligns statistics: it must not rescale the others)."""
+    known = torch.zeros_like(masses) if offsets is None else offsets
+    return torch.where(masses > 0, known, float("inf"))
+
+
+def _hard(x, frame, ws, acc):
+    A, n, d, nearest, labels, uncertain, _ = _scores(x, frame, ws)
     exact = _exact_rows(x, frame, uncertain)
     if exact is not None:
         labels[exact.rows] = exact.labels
-    sums, masses = _one_hot_sums(_relative(x, A, frame, ws), labels, ws, frame.C.shape[0])
-    return sums, masses, torch.zeros_like(masses), _nearest_distances(nearest, exact).sum()
+    acc.one_hot(_relative(x, A, frame, ws), labels, ws)
+    if frame.energy:
+        acc.energy += _nearest_sum(nearest, exact)
 
 
 def _exact_regrets(exact):
     return exact.d - exact.nearest[:, None]
 
 
-def _softmax(x, frame, ws):
+def _softmax(x, frame, ws, acc):
     b = x.shape[0]
     T = frame.temperature
-    A, n, S, nearest, labels, error, uncertain = _scores(x, frame, ws)
+    A, n, S, nearest, labels, uncertain, _ = _scores(x, frame, ws)
     exact = _exact_rows(x, frame, uncertain)
     S.sub_(nearest[:, None])  # regrets: >= 0, exactly 0 at the nearest
     if exact is not None:
@@ -475,31 +553,41 @@ def _softmax(x, frame, ws):
     torch.nn.functional.threshold_(W, 2 * math.exp(floor), 0.0)
     Z = W.sum(dim=1)
     Y = _relative(x, A, frame, ws)
-    # Every row exactly one-hot (all but the nearest underflow): Z == 1 is necessary.
-    if bool(Z.max() == 1.0) and int(torch.count_nonzero(W)) == b:
-        sums, masses = _one_hot_sums(Y, labels, ws, frame.C.shape[0])
-    else:
-        inverse = 1.0 / Z
-        masses = torch.mv(W.T, inverse).to(torch.float64)
-        sums = (W.T @ torch.mul(Y, inverse[:, None], out=ws.A2[:b])).to(torch.float64)
-    offsets = torch.zeros_like(masses)
     # Centres whose weights are all tiny: rescaled per centre in the log domain.
     faint = torch.nonzero(W.amax(dim=0) < _RESCALE_BELOW[S.dtype]).flatten()
+    # Every row exactly one-hot (all but the nearest underflow): Z == 1 is necessary.
+    if bool(Z.max() == 1.0) and int(torch.count_nonzero(W)) == b:
+        if faint.numel():
+            sums, masses = torch.zeros_like(acc.sums), torch.zeros_like(acc.masses)
+            sums.index_add_(0, labels, ws.Y64[:b].copy_(Y))
+            masses.index_add_(0, labels, ws.ones64[:b])
+        else:
+            acc.one_hot(Y, labels, ws)
+    else:
+        inverse = Z.reciprocal()
+        masses = torch.mv(W.T, inverse)
+        sums = W.T @ torch.mul(Y, inverse[:, None], out=ws.A2[:b])
+        if not faint.numel():
+            acc.add(sums, masses)
+        else:
+            sums, masses = sums.to(torch.float64), masses.to(torch.float64)
     if faint.numel():
         regret = S[:, faint]
         least = regret.amin(dim=0)
         w = torch.exp(-(regret - least) / T - torch.log(Z)[:, None])
         sums[faint] = (w.T @ Y).to(torch.float64)
         masses[faint] = w.sum(dim=0).to(torch.float64)
+        offsets = torch.zeros_like(masses)
         offsets[faint] = least.to(torch.float64)
-    energy = torch.sum(_nearest_distances(nearest, exact) - T * torch.log(Z).to(torch.float64))
-    return sums, masses, offsets, energy
+        acc.merge(sums, masses, offsets, T)
+    if frame.energy:
+        acc.energy += _nearest_sum(nearest, exact) - T * torch.sum(torch.log(Z), dtype=torch.float64)
 
 
-def _entmax15(x, frame, ws):
+def _entmax15(x, frame, ws, acc):
     b = x.shape[0]
     T = frame.temperature
-    A, n, S, nearest, labels, error, uncertain, second = _scores(x, frame, ws, with_second=True)
+    A, n, S, nearest, labels, uncertain, second = _scores(x, frame, ws)
     exact = _exact_rows(x, frame, uncertain)
     # u = z / 2 = -(d - d_min) / (2T): row maximum exactly 0.
     v = S.sub_(nearest[:, None]).mul_(-0.5 / T)
@@ -515,7 +603,7 @@ def _entmax15(x, frame, ws):
     if left.numel():
         _threshold_rows(v, tau, t, left)
         closeness[left] = torch.abs(v[left] - tau[left]).amin(dim=1)
-    slack = _support_slack(error, T, v.dtype)
+    slack = _support_slack(n.mul(frame.eps).add_(frame.eps * frame.m_max + frame.absolute), T, v.dtype)
     if exact is not None:
         slack[exact.rows] = -1.0
     more = _exact_rows(x, frame, closeness <= slack)
@@ -523,24 +611,19 @@ def _entmax15(x, frame, ws):
         v[more.rows] = (-_exact_regrets(more) / T / 2).to(v.dtype)
         _threshold_rows(v, tau, t, more.rows)
         exact = _joined(exact, more)
-    cubes = torch.mul(t, t, out=scratch).mul_(t).sum(dim=1).to(torch.float64) if frame.energy else None
     Y = _relative(x, A, frame, ws)
-    one_hot = bool((tau == -1.0).all()) and bool((torch.sign(t, out=scratch).sum(dim=1) == 1).all())
-    if one_hot:
-        sums, masses = _one_hot_sums(Y, torch.argmax(t, dim=1), ws, frame.C.shape[0])
-    else:
-        p = t.square_()
-        masses = p.sum(dim=0).to(torch.float64)
-        sums = (p.T @ Y).to(torch.float64)
     # F_i = d_i(1) - T (2 (tau + 1) + (2/3)(sum_k s^3 - 1)), s = [u - tau]_+, p = s^2, from
     # sum_k p_k d_ik = d_i(1) - 2T sum_k p_k u_k and sum_k p_k u_k = sum s^3 + tau (exact
     # for one-hot rows: tau = -1, sum s^3 = 1).
     if frame.energy:
+        cubes = torch.mul(t, t, out=scratch).mul_(t).sum(dim=1, dtype=torch.float64)
         tau64 = tau[:, 0].to(torch.float64)
-        energy = torch.sum(_nearest_distances(nearest, exact) - T * (2 * (tau64 + 1) + (2.0 / 3.0) * (cubes - 1)))
+        acc.energy += _nearest_sum(nearest, exact) - T * torch.sum(2 * (tau64 + 1) + (2.0 / 3.0) * (cubes - 1))
+    if bool((tau == -1.0).all()) and bool((torch.sign(t, out=scratch).sum(dim=1) == 1).all()):
+        acc.one_hot(Y, torch.argmax(t, dim=1), ws)  # every row exactly one-hot
     else:
-        energy = sums.new_zeros(())
-    return sums, masses, torch.zeros_like(masses), energy
+        p = t.square_()
+        acc.add(p.T @ Y, p.sum(dim=0))
 
 
 def _support_slack(error, temperature, dtype):
@@ -672,7 +755,7 @@ def _scalars(x, *values):
 
 def _compiled_scores(x, frame):
     scalars = _scalars(x, frame.eps, frame.m_max, frame.absolute, frame.safe)
-    return _compiled_piece(_pure_scores)(x, frame.centre, frame.augmented, *scalars)
+    return _compiled_piece(_pure_scores)(x, frame.centre, frame.augmented_T.T, *scalars)
 
 
 def _relative_compiled(x, A, frame):
@@ -695,7 +778,7 @@ def _hard_compiled(x, frame):
         labels = labels.index_put((exact.rows,), exact.labels)
     Y = _relative_compiled(x, A, frame)
     sums, masses = _compiled_piece(_pure_one_hot_sums)(Y, labels, frame.C.shape[0])
-    return sums, masses, torch.zeros_like(masses), _nearest_distances(nearest, exact).sum()
+    return sums, masses, None, _nearest_sum(nearest, exact)
 
 
 def _softmax_compiled(x, frame):
@@ -713,15 +796,16 @@ def _softmax_compiled(x, frame):
     )
     if int(nonzero) == x.shape[0]:  # every row exactly one-hot
         sums, masses = _compiled_piece(_pure_one_hot_sums)(Y, labels, frame.C.shape[0])
-    offsets = torch.zeros_like(masses)
+    offsets = None
     faint = torch.nonzero(colmax < _RESCALE_BELOW[d.dtype]).flatten()
     if faint.numel():
         least = regret[faint].amin(dim=1)
         w = torch.exp(-(regret[faint] - least[:, None]) / T - torch.log(Z)[None, :])
         sums[faint] = (w @ Y).to(torch.float64)
         masses[faint] = w.sum(dim=1).to(torch.float64)
+        offsets = torch.zeros_like(masses)
         offsets[faint] = least.to(torch.float64)
-    energy = torch.sum(_nearest_distances(nearest, exact) - T * torch.log(Z).to(torch.float64))
+    energy = _nearest_sum(nearest, exact) - T * torch.sum(torch.log(Z), dtype=torch.float64)
     return sums, masses, offsets, energy
 
 
@@ -754,12 +838,12 @@ def _entmax15_compiled(x, frame):
     p, sums, masses, cubes = _compiled_piece(_pure_entmax15_sums)(t.T, Y)
     if frame.energy:
         tau64 = tau[:, 0].to(torch.float64)
-        energy = torch.sum(_nearest_distances(nearest, exact) - T * (2 * (tau64 + 1) + (2.0 / 3.0) * (cubes - 1)))
+        energy = _nearest_sum(nearest, exact) - T * torch.sum(2 * (tau64 + 1) + (2.0 / 3.0) * (cubes - 1))
     else:
         energy = sums.new_zeros(())
     if bool((tau == -1.0).all()) and bool(((p > 0).sum(dim=0) == 1).all()):  # every row one-hot
         sums, masses = _compiled_piece(_pure_one_hot_sums)(Y, torch.argmax(p, dim=0), frame.C.shape[0])
-    return sums, masses, torch.zeros_like(masses), energy
+    return sums, masses, None, energy
 
 
 _COMPILED_KERNELS = {"hard": _hard_compiled, "softmax": _softmax_compiled, "entmax15": _entmax15_compiled}
@@ -839,17 +923,18 @@ def _statistics(X, C, temperature, kind, shift, budget=None, energy=True):
     frame = _frame(C, shift.to(working), temperature, kind, energy)
 
     def work(part):
-        total = _empty(K, D, C.device)
+        acc = _Accumulator(K, D, C.device)
         with _workspace(rows, K, D, working, C.device, slot=part) as ws:
             for start in starts[part::workers]:
                 x = X[start : start + rows].to(working)
                 if compiled and x.shape[0] == rows:  # full chunks only: one shape to compile
                     sums, masses, offsets, energy = _COMPILED_KERNELS[kind](x, frame)
+                    acc.merge(sums, masses, offsets, temperature)
+                    acc.energy += energy
                 else:
-                    sums, masses, offsets, energy = _KERNELS[kind](x, frame, ws)
-                n_points = torch.tensor(x.shape[0], device=C.device)
-                total = combine(total, Statistics(sums, masses, offsets, energy, n_points), temperature)
-        return total
+                    _KERNELS[kind](x, frame, ws, acc)
+                acc.count += x.shape[0]
+        return acc.statistics()
 
     parts = krbf_torch._in_workers(work, workers)
     total = parts[0]

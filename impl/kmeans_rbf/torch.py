@@ -157,16 +157,23 @@ def _floating_tensor(a, name):
     return a
 
 
-def _data_and_centres(X, C, centres_name="C"):
-    """Validated X and C in the working dtype, and the dtype to return results in."""
+def _data_and_centres(X, C, centres_name="C", streamed=False):
+    """Validated X and C in the working dtype, and the dtype to return results in.
+
+    ``streamed``: X is left in its dtype and its entries unchecked, for a step that
+    streams it (unless grad is required): the chunks convert themselves and raise the
+    same ValueError from the squared norms they compute anyway. A separate pass over a
+    large X costs as much as a scikit-learn iteration on a busy machine.
+    """
     X, C = _floating_tensor(X, "X"), _floating_tensor(C, centres_name)
     if X.dtype != C.dtype:
         raise TypeError(f"X and {centres_name} must have the same dtype; got {X.dtype} and {C.dtype}")
     if X.device != C.device:
         raise ValueError(f"X and {centres_name} must be on the same device; got {X.device} and {C.device}")
-    validation.validate_data_and_centres(X, C, centres_name)
+    streamed = streamed and not _requires_grad(X, C)
+    validation.validate_data_and_centres(X, C, centres_name, finite_data=not streamed)
     working = _working_dtype(X.dtype)
-    return X.to(working), C.to(working), X.dtype
+    return (X if streamed else X.to(working)), C.to(working), X.dtype
 
 
 def _returned(result, dtype):
@@ -236,11 +243,13 @@ def _in_workers(work, workers):
         if pool is None:
             pool = _pools[workers] = ThreadPoolExecutor(workers, thread_name_prefix="kmeans_rbf")
     previous = torch.get_num_threads()
+    grad_mode = torch.is_grad_enabled()  # thread-local: the workers take the caller's
     torch.set_num_threads(1)
 
     def single_threaded(part):
         torch.set_num_threads(1)  # this thread's own OpenMP setting, too
-        return work(part)
+        with torch.set_grad_enabled(grad_mode):
+            return work(part)
 
     try:
         return list(pool.map(single_threaded, range(workers)))
@@ -681,7 +690,7 @@ def _solve_threshold(v, kind, t, scratch, closeness=False, steps=None, tau=None)
     return (tau, converged, near) if closeness else (tau, converged)
 
 
-def _argmin(S, keys, nonnegative=False):
+def _argmin(S, keys, nonnegative=False, columns=None):
     """``argmin`` of every row of S (b, K), through an order-preserving integer key.
 
     The float's bits, made monotone (negative values have their magnitude bits
@@ -689,8 +698,9 @@ def _argmin(S, keys, nonnegative=False):
     ``bits = ceil(log2 K)`` bits to the column index, and one integer ``amin`` finds the
     row minimum and its first index together. The result is the first index of the
     smallest value except between entries within ``2^bits`` units in the last place of
-    each other: ``_argmin_slack`` widens the near-tie band by that much, so such rows are
-    re-decided exactly. ``keys`` is a (b, K) integer buffer.
+    each other: ``_argmin_slack_factors`` widen the near-tie band by that much, so such rows are
+    re-decided exactly. ``keys`` is a (b, K) integer buffer, ``columns`` optionally
+    ``arange(K)`` in its dtype.
     """
     k = S.shape[1]
     bits = max(1, (k - 1).bit_length())
@@ -702,15 +712,16 @@ def _argmin(S, keys, nonnegative=False):
         torch.bitwise_right_shift(integer, width - 1, out=keys)
         keys.bitwise_and_(2 ** (width - 1) - 1).bitwise_xor_(integer)
         keys.bitwise_and_(~(2**bits - 1))
-    keys.bitwise_or_(torch.arange(k, dtype=keys.dtype, device=keys.device))
+    keys.bitwise_or_(torch.arange(k, dtype=keys.dtype, device=keys.device) if columns is None else columns)
     return keys.amin(dim=1).bitwise_and_(2**bits - 1).to(torch.long)
 
 
-def _argmin_slack(values, n_clusters):
-    """How far (absolute) the value at ``_argmin``'s index can be above the row minimum."""
-    info = torch.finfo(values.dtype)
+def _argmin_slack_factors(dtype, n_clusters):
+    """``(f, g)``: the value at ``_argmin``'s index is within ``f |v| + g`` of the row
+    minimum v (``2^bits`` units in the last place, or subnormal spacings)."""
+    info = torch.finfo(dtype)
     bits = max(1, (n_clusters - 1).bit_length())
-    return 2.0**bits * (info.eps * values.abs() + info.tiny * info.eps)
+    return 2.0**bits * info.eps, 2.0**bits * info.tiny * info.eps
 
 
 def _sorted_descending(u):
@@ -819,6 +830,31 @@ def _simplex_backward(s, grad):
     return weighted - s * weighted.sum(dim=-1, keepdim=True) / s.sum(dim=-1, keepdim=True)
 
 
+def _simplex_backward_blocks(p, grad, kind):
+    """``_simplex_backward`` with ``s = sqrt(p)`` (entmax15) or the support (sparsemax),
+    by row blocks on the workers, with one output allocation: for a first-order backward,
+    where nothing needs to differentiate it again."""
+    shape = p.shape
+    p, grad = p.reshape(-1, shape[-1]), grad.reshape(-1, shape[-1]).contiguous()
+    out = torch.empty_like(p)
+    block = min(_map_rows(shape[-1], p.dtype), max(p.shape[0], 1))
+    starts = range(0, p.shape[0], block)
+    workers = _workers(p.device, len(starts))
+
+    def work(part):
+        s_buffer, w_buffer = torch.empty((block, shape[-1]), dtype=p.dtype, device=p.device), torch.empty_like(out[:block])
+        for start in starts[part::workers]:
+            rows = slice(start, start + block)
+            b = min(block, p.shape[0] - start)
+            s = torch.sqrt(p[rows], out=s_buffer[:b]) if kind == "entmax15" else torch.sign(p[rows], out=s_buffer[:b])
+            weighted = torch.mul(s, grad[rows], out=w_buffer[:b])
+            ratio = weighted.sum(dim=1, keepdim=True) / s.sum(dim=1, keepdim=True)
+            torch.sub(weighted, s.mul_(ratio), out=out[rows])
+
+    _in_workers(work, workers)
+    return out.reshape(shape)
+
+
 class _SupportSqrt(torch.autograd.Function):
     """``sqrt(p)`` whose derivative is 0 off the support (p = 0) instead of inf.
 
@@ -855,7 +891,9 @@ class _Entmax15(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         (p,) = ctx.saved_tensors
-        return _simplex_backward(_SupportSqrt.apply(p), grad), None
+        if torch.is_grad_enabled():  # create_graph: a backward that is differentiable itself
+            return _simplex_backward(_SupportSqrt.apply(p), grad), None
+        return _simplex_backward_blocks(p, grad, "entmax15"), None
 
 
 class _Sparsemax(torch.autograd.Function):
@@ -870,7 +908,9 @@ class _Sparsemax(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         (p,) = ctx.saved_tensors
-        return _simplex_backward((p > 0).to(grad.dtype), grad)
+        if torch.is_grad_enabled():
+            return _simplex_backward((p > 0).to(grad.dtype), grad)
+        return _simplex_backward_blocks(p, grad, "sparsemax")
 
 
 def _entmax15(Z, p=None):
@@ -1149,7 +1189,7 @@ def lloyd_step(X, C):
     tensor([[0.5000],
             [2.0000]])
     """
-    X, C, dtype = _data_and_centres(X, C)
+    X, C, dtype = _data_and_centres(X, C, streamed=True)
     return _returned(_step(X, C, None, "hard"), dtype)
 
 
@@ -1175,7 +1215,7 @@ def soft_step(X, C, temperature=None, kind="softmax"):
     """
     validation.validate_kind(kind)
     temperature = validation.validate_temperature(temperature, kind)
-    X, C, dtype = _data_and_centres(X, C)
+    X, C, dtype = _data_and_centres(X, C, streamed=True)
     _validate_representable(temperature, dtype)
     return _returned(_step(X, C, temperature, kind), dtype)
 
@@ -1202,8 +1242,9 @@ def kmeans(X, C0, n_iter):
     tensor([[0.5000],
             [9.5000]])
     """
-    X, C, dtype = _data_and_centres(X, C0, "C0")
-    for _ in range(validation.validate_count(n_iter, "n_iter")):
+    n_iter = validation.validate_count(n_iter, "n_iter")
+    X, C, dtype = _data_and_centres(X, C0, "C0", streamed=n_iter > 0)  # the first step checks X
+    for _ in range(n_iter):
         C = _step(X, C, None, "hard")
     return _returned(C, dtype)
 
@@ -1222,7 +1263,7 @@ def anneal(X, C0, temperatures, kind="softmax", steps_per_temperature=1):
     validation.validate_kind(kind, allowed=SOFT_KINDS)
     temperatures = validation.validate_temperatures(temperatures, kind)
     steps = validation.validate_count(steps_per_temperature, "steps_per_temperature", minimum=1)
-    X, C, dtype = _data_and_centres(X, C0, "C0")
+    X, C, dtype = _data_and_centres(X, C0, "C0", streamed=True)  # the first step checks X
     for temperature in temperatures:
         _validate_representable(temperature, dtype)
     trajectory = [C]

@@ -6,6 +6,8 @@ free TCP port of 127.0.0.1 and then runs jobs until told to stop. Starting a pro
 costs about 2 s (importing torch), so a test module starts one pool and shares it
 (``pool`` fixture of tests/test_distributed.py).
 
+``relative_error`` and ``patched`` are shared with tests/test_out_of_core.py.
+
 ``pool.run(function, per_rank, variant=None)`` runs ``function(*per_rank[r])`` on rank r,
 with the broken variant ``variant`` (one of ``VARIANTS``) applied in the workers, and
 returns one ``Outcome`` per rank: the value, or the error's type and message. Each job
@@ -160,6 +162,13 @@ class Pool:
                 process.kill()
                 process.join()
         self.processes = []
+
+
+def relative_error(actual, expected):
+    """``max |actual - expected| / max |expected|``: the issue's measure (float64: <= 1e-12)."""
+    actual = torch.as_tensor(actual, dtype=torch.float64)
+    expected = torch.as_tensor(expected, dtype=torch.float64)
+    return float((actual - expected).abs().max() / expected.abs().max())
 
 
 # --- jobs: what the workers run ----------------------------------------------------------------

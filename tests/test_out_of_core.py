@@ -10,7 +10,6 @@ Every test says in a comment starting ``Catches:`` which broken variant makes it
 the ``*_bites`` tests run it on that variant.
 """
 
-import contextlib
 import io
 import itertools
 
@@ -19,6 +18,7 @@ import pytest
 import torch
 from tqdm import tqdm
 
+from distributed_workers import patched, relative_error
 from kmeans_rbf import distributed, out_of_core, streaming
 from kmeans_rbf import torch as krbf
 
@@ -36,28 +36,12 @@ def data(n_points=N, seed=0):
     return X, torch.tensor(X[:K] + 0.1)
 
 
-def relative_error(actual, expected):
-    return float((actual - expected).abs().max() / expected.abs().max())
-
-
 def assert_in_memory_result(actual, expected, X=None, name="centres"):
     assert actual.dtype == expected.dtype and actual.shape == expected.shape
     error = relative_error(actual, expected)
     assert error <= RTOL, f"{name}: relative error {error:.3g} against the in-memory fit (allowed {RTOL})"
     if X is not None:
         assert torch.equal(krbf.assign(X, actual), krbf.assign(X, expected)), f"{name}: labels differ"
-
-
-@contextlib.contextmanager
-def patched(target, **replacements):
-    saved = {name: getattr(target, name) for name in replacements}
-    for name, value in replacements.items():
-        setattr(target, name, value)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            setattr(target, name, value)
 
 
 def assert_bites(check, broken, *args):

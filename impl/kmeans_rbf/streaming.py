@@ -594,7 +594,10 @@ def _entmax15(x, frame, ws, acc):
     if exact is not None:
         v[exact.rows] = (-_exact_regrets(exact) / T / 2).to(v.dtype)
     t, scratch = ws.t[:b], ws.W[:b]
-    # The runner-up's u, computed as v's entries are: the start of the threshold search.
+    # The root for the two largest entries (the runner-up's u computed as v's entries
+    # are): the threshold of a row whose support has at most two entries, a lower bound
+    # for the others, so the exact solve from it identifies most supports without a
+    # Newton step; the rows whose check fails take the reference's sort.
     start = krbf_torch._two_largest_root((second - nearest).mul_(-0.5 / T))[:, None]
     if exact is not None:
         start[exact.rows] = -1.0

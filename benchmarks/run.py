@@ -25,10 +25,13 @@ Sections (``--sections``, default all but ``scaling``):
 ``kmeans_rbf.streaming.use_compile``), after a warm-up call that compiles them.
 
 Run ``python benchmarks/run.py`` (``--help`` for the options); it prints the command
-that reproduces it. The figures recorded in benchmarks/README.md come from it.
+that reproduces it. The figures recorded in benchmarks/README.md come from it;
+``--json benchmarks/results.json`` also writes every printed row as a record, which
+``kmeans-rbf report`` shows.
 """
 
 import argparse
+import json
 import os
 import sys
 import tempfile
@@ -41,6 +44,13 @@ from kmeans_rbf import streaming
 from kmeans_rbf import torch as krbf
 
 SECTIONS = ("steps", "float64", "entmax", "memory", "scaling")
+
+RECORDS = []  # every printed row, for --json
+
+
+def record(section, name, **figures):
+    RECORDS.append({"section": section, "name": name, **{k: float(v) if isinstance(v, np.floating) else v
+                                                         for k, v in figures.items()}})
 
 
 # --- data ----------------------------------------------------------------------------
@@ -110,7 +120,7 @@ def summary(values):
     return np.median(values), np.quantile(values, 0.25), np.quantile(values, 0.75)
 
 
-def print_rows(peer_name, peers, times, ratios, targets=None):
+def print_rows(section, peer_name, peers, times, ratios, targets=None):
     peer_median = np.median(peers)
     print(f"  {peer_name}: median {1e3 * peer_median:.1f} ms")
     print(f"  {'':28} {'median ms':>10} {'ratio':>7} {'(quartiles)':>16} {'target':>8}")
@@ -118,6 +128,9 @@ def print_rows(peer_name, peers, times, ratios, targets=None):
         median, low, high = summary(ratios[name])
         target = "" if targets is None or name not in targets else f"<= {targets[name]:.1f}"
         print(f"  {name:28} {1e3 * np.median(times[name]):10.1f} {median:7.2f} {f'({low:.2f}, {high:.2f})':>16} {target:>8}")
+        record(section, name, peer=peer_name, peer_ms=1e3 * peer_median, median_ms=1e3 * np.median(times[name]),
+               ratio=median, ratio_quartiles=[float(low), float(high)],
+               target=None if targets is None or name not in targets else f"<= {targets[name]}")
 
 
 # --- sections --------------------------------------------------------------------------
@@ -159,10 +172,11 @@ def steps_section(dtype, rounds, compile_too, label):
             candidates[f"{name} (compiled)"] = compiled(candidates[name])
             targets[f"{name} (compiled)"] = targets[name]
     peers, times, ratios = interleaved(lambda: sklearn_iteration(X, C0, 2), candidates, rounds, 3)
-    print_rows("scikit-learn Lloyd iteration (marginal)", peers, times, ratios, targets)
+    print_rows(label, "scikit-learn Lloyd iteration (marginal)", peers, times, ratios, targets)
     with torch.no_grad():  # what the certified repair cost: the share of re-decided points
         dist = krbf._distances(Xt[:20000], Ct)
     print(f"  points re-decided exactly (nearest centre, first 20,000): {dist.rows.numel() / 200:.2f} %")
+    record(label, "points re-decided exactly", percent=dist.rows.numel() / 200)
 
 
 def entmax_section(rounds):
@@ -188,12 +202,14 @@ def entmax_section(rounds):
     p_peer, g_peer = peer()
     print("\n[entmax15] (200000, 64) float32, forward + backward, 2 threads")
     peers, times, ratios = interleaved(lambda: best_of(peer, 1), {"kmeans_rbf.torch.entmax15": ours}, rounds, 2)
-    print_rows("entmax package entmax15", peers, times, ratios)
+    print_rows("entmax", "entmax package entmax15", peers, times, ratios)
     speedup = 1 / np.asarray(ratios["kmeans_rbf.torch.entmax15"])
     print(f"  speed-up over the entmax package: median {np.median(speedup):.1f}x (target >= 5x, stretch 10x)")
     print(f"  max |p - p_entmax| = {float((p_ours - p_peer).abs().max()):.2e}, "
           f"max |grad - grad_entmax| = {float((g_ours - g_peer).abs().max()):.2e} "
           f"(float32 unit roundoff {2.0**-24:.1e})")
+    record("entmax", "speed-up over the entmax package", median=np.median(speedup), target=">= 5",
+           max_p_difference=float((p_ours - p_peer).abs().max()), max_grad_difference=float((g_ours - g_peer).abs().max()))
 
 
 def resident(field):
@@ -253,6 +269,8 @@ def memory_section():
         rss = rss_growth(step[kind])  # with the worker threads
         print(f"  {kind:9} allocated at most {peak / 2**20:6.1f} MiB (profiler, one thread); resident set "
               f"grew by at most {rss / 2**20:6.1f} MiB (two workers) (target < 256 MiB)")
+        record("memory", f"soft_step {kind}", profiler_peak_mib=peak / 2**20, resident_growth_mib=rss / 2**20,
+               target="< 256 MiB")
 
 
 def scaling_section(data_dir, rounds):
@@ -279,6 +297,7 @@ def scaling_section(data_dir, rounds):
             krbf.soft_step(X, C, 1.0, "softmax")
             elapsed = min(best_of(lambda: krbf.soft_step(X, C, 1.0, "softmax"), 1) for _ in range(rounds))
             print(f"  {n:10d} {k:6d} {d:6d} {1e3 * elapsed:10.1f} {1e9 * elapsed / (n * k * d):14.3f}")
+            record("scaling", f"N={n} K={k} D={d}", ms=1e3 * elapsed, ns_per_nkd=1e9 * elapsed / (n * k * d))
 
 
 def main(argv=None):
@@ -287,9 +306,12 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=15, help="interleaved rounds per comparison")
     parser.add_argument("--compile", action="store_true", help="also time the compiled chunk kernels")
     parser.add_argument("--data-dir", default=None, help="where the scaling section writes its .npy files")
+    parser.add_argument("--json", default=None, help="also write the rows as records to this file")
     args = parser.parse_args(argv)
-    print("command: python benchmarks/run.py " + " ".join(sys.argv[1:] if argv is None else argv))
-    print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
+    command = "python benchmarks/run.py " + " ".join(sys.argv[1:] if argv is None else argv)
+    machine = f"torch {torch.__version__}, {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}"
+    print("command: " + command)
+    print(machine)
     if "steps" in args.sections:
         steps_section(np.float32, args.rounds, args.compile, "steps")
     if "float64" in args.sections:
@@ -300,6 +322,9 @@ def main(argv=None):
         memory_section()
     if "scaling" in args.sections:
         scaling_section(args.data_dir, max(1, args.rounds // 5))
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump({"command": command, "machine": machine, "records": RECORDS}, out, indent=1)
 
 
 if __name__ == "__main__":

@@ -16,11 +16,6 @@ from kmeans_rbf import notebooks, registry
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = notebooks.notebooks(ROOT)
 CLAIMS = {claim["id"] for claim in registry.load(ROOT / "theory" / "claims.toml")}
-# The whole default test run must stay under 4 minutes on the two-core CI machine; the
-# notebooks' share is about 40 s of wall time there. CPU time of this process, which
-# contention on a shared machine does not inflate: a notebook grown by a large factor
-# fails here rather than slowing every run.
-CPU_BUDGET_SECONDS = 60.0
 
 
 def test_the_notebooks_are_there_and_name_their_claims():
@@ -47,13 +42,6 @@ def test_notebook_executes_draws_and_asserts(executed_notebooks, name):
     judged = {entry["claim"] for entry in run.verdicts}
     assert judged == set(run.notebook.claims), (
         f"{name}: names {sorted(run.notebook.claims)}, gives verdicts on {sorted(judged)}")
-
-
-def test_notebooks_stay_within_the_time_budget(executed_notebooks):
-    runs = executed_notebooks.runs.values()
-    lines = [f"{run.notebook.name}: {run.cpu_seconds:.1f} s CPU, {run.seconds:.1f} s wall" for run in runs]
-    print("\n".join(lines))
-    assert sum(run.cpu_seconds for run in runs) <= CPU_BUDGET_SECONDS, "\n".join(lines)
 
 
 def test_stored_notebooks_carry_no_outputs():

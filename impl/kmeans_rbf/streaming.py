@@ -91,8 +91,8 @@ recompile; the data-dependent repairs stay eager). The first call compiles for 5
 the eager kernels (the generated reductions over K = 64 entries are slower than torch's,
 and the GEMMs are the same), so compilation is off by default and not worth it on CPU;
 on CUDA, where every eager op is a kernel launch, it should be, for runs long enough to
-repay the compilation (untested here: no GPU). The compiled kernels run on one thread
-(no workers).
+repay the compilation (untested here: no GPU). The compiled kernels run on the worker
+threads, as the eager ones do.
 
 Examples
 --------

@@ -6,7 +6,8 @@ free TCP port of 127.0.0.1 and then runs jobs until told to stop. Starting a pro
 costs about 2 s (importing torch), so a test module starts one pool and shares it
 (``pool`` fixture of tests/test_distributed.py).
 
-``relative_error`` and ``patched`` are shared with tests/test_out_of_core.py.
+``relative_error`` is shared with tests/test_out_of_core.py; the broken variants break
+the engine with ``support.patched``.
 
 ``pool.run(function, per_rank, variant=None)`` runs ``function(*per_rank[r])`` on rank r,
 with the broken variant ``variant`` (one of ``VARIANTS``) applied in the workers, and
@@ -34,6 +35,8 @@ from typing import NamedTuple
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+
+from support import patched
 
 GLOO_TIMEOUT = datetime.timedelta(seconds=20)
 JOB_TIMEOUT = 40.0
@@ -226,18 +229,6 @@ def job_ddp_bad_batch(C0, X):
 
 
 # --- broken variants, applied in the workers ---------------------------------------------------
-
-
-@contextlib.contextmanager
-def patched(target, **replacements):
-    saved = {name: getattr(target, name) for name in replacements}
-    for name, value in replacements.items():
-        setattr(target, name, value)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            setattr(target, name, value)
 
 
 def unaligned():

@@ -32,7 +32,7 @@ from hypothesis import Phase, settings
 
 from kmeans_rbf.tolerances import error_bounds
 
-__all__ = ["assert_bites", "objectives", "objectives_rounding"]
+__all__ = ["assert_bites", "assert_bites_engine", "objectives", "objectives_rounding", "patched"]
 
 # How a property is run on a broken variant: until its first failure, up to 1000 examples
 # (a property that catches the bug fails within the first few, so this costs nothing then;
@@ -82,6 +82,34 @@ def assert_bites(test, broken, **arguments):
         assert not others, f"{test.__name__} failed on {broken.name!r}, but not by assertion: {others!r}"
         return
     raise AssertionError(f"{test.__name__} passed on the deliberately broken {broken.name!r}")
+
+
+@contextlib.contextmanager
+def patched(target, **replacements):
+    """``target``'s attributes replaced for the duration: a deliberately broken engine
+    (the fast machinery's private pieces, which no ``implementation`` fixture reaches)."""
+    saved = {name: getattr(target, name) for name in replacements}
+    for name, value in replacements.items():
+        setattr(target, name, value)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            setattr(target, name, value)
+
+
+def assert_bites_engine(test, broken, *args, **kwargs):
+    """``test(*args, **kwargs)`` must fail by assertion while ``broken()`` is in force.
+
+    ``broken`` returns a context manager that breaks the engine (usually ``patched``);
+    the tests of ``kmeans_rbf.streaming`` and ``out_of_core`` bite this way.
+    """
+    with broken():
+        try:
+            test(*args, **kwargs)
+        except AssertionError:
+            return
+    raise AssertionError(f"{test.__name__} passed with the engine broken by {broken.__name__}")
 
 
 def objectives(implementation, X, C, T, kind):

@@ -81,7 +81,7 @@ def on_shards(pool, function, shards, *args, variant=None, module="distributed",
     return pool.run(job_call, [(module, function, (shard, *args), kwargs) for shard in shards], variant)
 
 
-def assert_bites(check, variant, *args):
+def assert_bites_on_ranks(check, variant, *args):
     """``check`` (a test's body, taking ``variant``) must fail by assertion with ``variant``."""
     try:
         check(*args, variant=variant)
@@ -120,7 +120,7 @@ def test_step_equals_one_process(pool, kind, temperature, sizes):
 
 def test_step_bites(pool):
     for kind, temperature in STEP_CASES:
-        assert_bites(functools.partial(check_step, pool, kind, temperature), "averaged_centres", SHARDS["uneven"])
+        assert_bites_on_ranks(functools.partial(check_step, pool, kind, temperature), "averaged_centres", SHARDS["uneven"])
 
 
 def underflow_problem():
@@ -160,7 +160,7 @@ def test_softmax_step_with_underflow_equals_one_process(pool):
 
 
 def test_softmax_underflow_bites(pool):
-    assert_bites(functools.partial(check_softmax_underflow, pool), "unaligned")
+    assert_bites_on_ranks(functools.partial(check_softmax_underflow, pool), "unaligned")
 
 
 # --- fits -----------------------------------------------------------------------------------
@@ -180,7 +180,7 @@ def test_kmeans_equals_one_process(pool, sizes):
 
 
 def test_kmeans_bites(pool):
-    assert_bites(functools.partial(check_kmeans, pool), "averaged_centres", SHARDS["uneven"])
+    assert_bites_on_ranks(functools.partial(check_kmeans, pool), "averaged_centres", SHARDS["uneven"])
 
 
 ANNEAL = [8.0, 2.0, 0.5, 0.05]
@@ -201,12 +201,12 @@ def test_anneal_equals_one_process(pool, kind, sizes):
 
 
 def test_anneal_bites(pool):
-    assert_bites(functools.partial(check_anneal, pool, "entmax15"), "averaged_centres", SHARDS["uneven"])
+    assert_bites_on_ranks(functools.partial(check_anneal, pool, "entmax15"), "averaged_centres", SHARDS["uneven"])
 
 
 def test_empty_rank_bites(pool):
     # Catches: a rank without points calling the streaming statistics (which need a row).
-    assert_bites(functools.partial(check_step, pool, "hard", None), "empty_shard_unsupported", SHARDS["empty-rank"])
+    assert_bites_on_ranks(functools.partial(check_step, pool, "hard", None), "empty_shard_unsupported", SHARDS["empty-rank"])
 
 
 def test_sufficient_statistics_are_those_of_the_union(pool):
@@ -286,14 +286,14 @@ def test_bad_input_raises_on_every_rank(pool, name):
 
 def test_bad_input_bites(pool):
     for name in ("centres-differ", "temperature", "dtype"):
-        assert_bites(functools.partial(check_bad_input, pool), "unchecked_agreement", name)
+        assert_bites_on_ranks(functools.partial(check_bad_input, pool), "unchecked_agreement", name)
 
 
 @pytest.mark.slow
 def test_unshared_errors_bite(pool):
     # A rank that raises alone leaves the other in a collective until gloo's timeout
     # (20 s); the pool restarts afterwards (~3 s).
-    assert_bites(functools.partial(check_bad_input, pool), "unshared_errors", "features")
+    assert_bites_on_ranks(functools.partial(check_bad_input, pool), "unshared_errors", "features")
 
 
 # --- RBFClustering under DistributedDataParallel ----------------------------------------------

@@ -18,9 +18,10 @@ import pytest
 import torch
 from tqdm import tqdm
 
-from distributed_workers import patched, relative_error
+from distributed_workers import relative_error
 from kmeans_rbf import distributed, out_of_core, streaming
 from kmeans_rbf import torch as krbf
+from support import assert_bites_engine, patched
 
 RTOL = 1e-12
 K, D = 5, 3
@@ -42,15 +43,6 @@ def assert_in_memory_result(actual, expected, X=None, name="centres"):
     assert error <= RTOL, f"{name}: relative error {error:.3g} against the in-memory fit (allowed {RTOL})"
     if X is not None:
         assert torch.equal(krbf.assign(X, actual), krbf.assign(X, expected)), f"{name}: labels differ"
-
-
-def assert_bites(check, broken, *args):
-    with broken():
-        try:
-            check(*args)
-        except AssertionError:
-            return
-    raise AssertionError(f"{check.__name__} passed with {broken.__name__}")
 
 
 # --- a memory-mapped .npy file -------------------------------------------------------------------
@@ -95,7 +87,7 @@ _real_array_source = out_of_core._array_source
 
 
 def test_memory_map_bites(tmp_path):
-    assert_bites(check_memory_map, lambda: patched(out_of_core, _array_source=_whole_pieces_only), tmp_path, "hard")
+    assert_bites_engine(check_memory_map, lambda: patched(out_of_core, _array_source=_whole_pieces_only), tmp_path, "hard")
 
 
 # --- chunks ------------------------------------------------------------------------------------------
@@ -140,7 +132,7 @@ _real_chunks = out_of_core._chunks
 
 
 def test_chunks_bite():
-    assert_bites(check_chunks, lambda: patched(out_of_core, _chunks=_stops_at_an_empty_chunk), "hard")
+    assert_bites_engine(check_chunks, lambda: patched(out_of_core, _chunks=_stops_at_an_empty_chunk), "hard")
 
 
 # --- the progress bar ----------------------------------------------------------------------------------
@@ -187,7 +179,7 @@ def test_progress_bites(tmp_path, capsys):
         real = distributed._Bar.update
         return patched(distributed._Bar, update=lambda self, rows: real(self, 1))
 
-    assert_bites(check_progress, pieces_not_rows, tmp_path, capsys)
+    assert_bites_engine(check_progress, pieces_not_rows, tmp_path, capsys)
 
 
 # --- bad input ------------------------------------------------------------------------------------------

@@ -33,24 +33,12 @@ from kmeans_rbf import torch as krbf
 from kmeans_rbf.assertions import assert_within
 from kmeans_rbf.backends import NumpyCalls, rounded
 from kmeans_rbf.tolerances import error_bounds, tolerance
+from support import assert_bites_engine, patched
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 # --- broken engines: one realistic bug each, applied for the duration of a bite ----------
-
-
-@contextlib.contextmanager
-def patched(module, **replacements):
-    """``module``'s attributes replaced for the duration (a deliberately broken engine)."""
-    saved = {name: getattr(module, name) for name in replacements}
-    for name, value in replacements.items():
-        setattr(module, name, value)
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            setattr(module, name, value)
 
 
 def without_repair():
@@ -105,16 +93,6 @@ def dense_steps():
     return patched(krbf, _requires_grad=lambda *tensors: True)
 
 
-def assert_bites(test, broken, *args, **kwargs):
-    """``test`` must fail by assertion with the engine broken by ``broken()``."""
-    with broken():
-        try:
-            test(*args, **kwargs)
-        except AssertionError:
-            return
-    raise AssertionError(f"{test.__name__} passed with the engine broken by {broken.__name__}")
-
-
 # --- the certified repair ----------------------------------------------------------------
 
 
@@ -158,9 +136,9 @@ def test_planted_bisector_labels_equal_the_reference(dtype, offset, shape):
 
 
 def test_planted_bisectors_bite():
-    assert_bites(test_planted_bisector_labels_equal_the_reference, without_repair, "float32", 0.0, (3000, 16, 8))
-    assert_bites(test_planted_bisector_labels_equal_the_reference, torch_summed_exact_rows, "float64", 0.0, (3000, 16, 8))
-    assert_bites(test_planted_bisector_labels_equal_the_reference, uncentred_without_repair, "float64", 1e6, (3000, 16, 8))
+    assert_bites_engine(test_planted_bisector_labels_equal_the_reference, without_repair, "float32", 0.0, (3000, 16, 8))
+    assert_bites_engine(test_planted_bisector_labels_equal_the_reference, torch_summed_exact_rows, "float64", 0.0, (3000, 16, 8))
+    assert_bites_engine(test_planted_bisector_labels_equal_the_reference, uncentred_without_repair, "float64", 1e6, (3000, 16, 8))
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -200,7 +178,7 @@ def test_planted_bisectors_at_the_scale_tiers_sizes(dtype, offset):
 
 
 def test_far_offsets_bite():
-    assert_bites(test_far_offsets_and_relative_gaps_of_the_scale_tier, uncentred_without_repair, "float64")
+    assert_bites_engine(test_far_offsets_and_relative_gaps_of_the_scale_tier, uncentred_without_repair, "float64")
 
 
 @pytest.mark.parametrize("dtype, offset", CASES)
@@ -224,7 +202,7 @@ def test_three_way_near_ties_labels_equal_the_reference(dtype, offset):
 
 
 def test_three_way_near_ties_bite():
-    assert_bites(test_three_way_near_ties_labels_equal_the_reference, uncentred_without_repair, "float32", 1e3)
+    assert_bites_engine(test_three_way_near_ties_labels_equal_the_reference, uncentred_without_repair, "float32", 1e3)
 
 
 @given(D=st.integers(1, 300), seed=st.integers(0, 2**32 - 1), scale=st.sampled_from([1e-3, 1.0, 1e5]))
@@ -245,7 +223,7 @@ def test_exact_rows_bite():
         exact = krbf._exact_squared_distances(torch.tensor(X), torch.tensor(C)).numpy()
         assert np.array_equal(exact, reference.squared_distances(X, C))
 
-    assert_bites(property_on_wide_rows, torch_summed_exact_rows)
+    assert_bites_engine(property_on_wide_rows, torch_summed_exact_rows)
 
 
 # --- chunks and the sufficient-statistics API ----------------------------------------------
@@ -295,7 +273,7 @@ def _dropping_last_chunk(X, C, temperature, kind, shift, budget=None, energy=Tru
 
 
 def test_chunk_boundaries_bite():
-    assert_bites(test_chunk_boundaries, lambda: patched(streaming, _statistics=_dropping_last_chunk), "hard", 8)
+    assert_bites_engine(test_chunk_boundaries, lambda: patched(streaming, _statistics=_dropping_last_chunk), "hard", 8)
 
 
 @pytest.mark.parametrize("kind", ["hard", "softmax", "entmax15"])
@@ -327,7 +305,7 @@ def test_pieces_combine_to_the_whole(kind):
 
 
 def test_pieces_combine_bite():
-    assert_bites(test_pieces_combine_to_the_whole, unaligned_combine, "softmax")
+    assert_bites_engine(test_pieces_combine_to_the_whole, unaligned_combine, "softmax")
 
 
 # --- softmax at underflow ------------------------------------------------------------------
@@ -388,8 +366,8 @@ def test_faint_centre_at_tied_least_regrets_on_integer_data(temperature):
 
 
 def test_streamed_softmax_underflow_bites():
-    assert_bites(test_streamed_softmax_step_at_underflow, unaligned_combine, 1.0)
-    assert_bites(test_streamed_softmax_step_with_a_centre_faint_in_some_chunks_only, unaligned_combine)
+    assert_bites_engine(test_streamed_softmax_step_at_underflow, unaligned_combine, 1.0)
+    assert_bites_engine(test_streamed_softmax_step_with_a_centre_faint_in_some_chunks_only, unaligned_combine)
 
 
 # --- entmax15 and sparsemax thresholds -------------------------------------------------------
@@ -438,7 +416,7 @@ def test_threshold_on_adversarial_rows(k, name, dtype):
 
 
 def test_threshold_bites():
-    assert_bites(test_threshold_on_adversarial_rows, unchecked_newton, 64, "entmax15", "float64")
+    assert_bites_engine(test_threshold_on_adversarial_rows, unchecked_newton, 64, "entmax15", "float64")
 
 
 def test_threshold_fallback_is_rare_on_random_rows():
@@ -494,7 +472,7 @@ def test_streamed_entmax_support_at_the_one_hot_boundary(dtype, offset, fraction
 
 
 def test_streamed_entmax_support_bites():
-    assert_bites(test_streamed_entmax_support_at_the_one_hot_boundary, uncertified_supports, "float32", 100.0, 1e-6)
+    assert_bites_engine(test_streamed_entmax_support_at_the_one_hot_boundary, uncertified_supports, "float32", 100.0, 1e-6)
 
 
 # --- grad, bad input, memory, compile ---------------------------------------------------------
@@ -524,7 +502,7 @@ def test_steps_are_differentiable_when_inputs_require_grad(kind):
 
 
 def test_differentiable_steps_bite():
-    assert_bites(test_steps_are_differentiable_when_inputs_require_grad,
+    assert_bites_engine(test_steps_are_differentiable_when_inputs_require_grad,
                  lambda: patched(krbf, _requires_grad=lambda *tensors: False), "softmax")
 
 
@@ -575,7 +553,7 @@ def test_a_step_allocates_its_chunk_buffers_not_an_n_by_k_matrix(kind):
 
 
 def test_memory_bites():
-    assert_bites(test_a_step_allocates_its_chunk_buffers_not_an_n_by_k_matrix, dense_steps, "softmax")
+    assert_bites_engine(test_a_step_allocates_its_chunk_buffers_not_an_n_by_k_matrix, dense_steps, "softmax")
 
 
 @pytest.mark.slow

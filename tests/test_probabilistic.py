@@ -319,6 +319,25 @@ def test_torch_free_energy_gradient_is_the_envelope_formula():
         np.testing.assert_allclose(means.grad.numpy(), expected, rtol=0, atol=tolerance(np.float64, kappa) * reach / variance)
 
 
+def test_torch_fit_is_differentiable_in_the_data_with_every_nearest_mean():
+    # With n_nearest = K the M-step is the softmax soft step at T = 2 sigma^2, where sigma^2
+    # (from the previous step) depends on X: its gradient must flow (a float temperature
+    # would cut it, with a warning that the test configuration makes an error). Checked
+    # against central differences of the reference in one coordinate, h = 1e-5: truncation
+    # ~h^2 times the third derivative, rounding ~eps |m| / h, both below 1e-8 for these O(1)
+    # means; the allowance 1e-6 is two orders above that.
+    rng = np.random.default_rng(4)
+    X, C, h = rng.standard_normal((12, 2)), rng.standard_normal((3, 2)), 1e-5
+    Xt = torch.tensor(X, requires_grad=True)
+    means, _, _ = torch_probabilistic.fit(Xt, torch.tensor(C), 0.6, 3, n_iter=2)
+    (gradient,) = torch.autograd.grad(means.sum(), Xt)
+    shifted = [X.copy(), X.copy()]
+    shifted[0][0, 0] += h
+    shifted[1][0, 0] -= h
+    up, down = (probabilistic.fit(Y, C, 0.6, 3, n_iter=2)[0].sum() for Y in shifted)
+    assert abs(float(gradient[0, 0]) - (up - down) / (2 * h)) <= 1e-6
+
+
 # --- bad input -------------------------------------------------------------------------
 
 X_OK = np.array([[0.0, 0.0], [1.0, 1.0], [2.0, 0.0]])

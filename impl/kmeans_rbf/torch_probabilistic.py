@@ -249,10 +249,12 @@ def _mean_weights(d, variance, mask):
 def _new_means(X, means, variance, n_nearest, d, mask):
     """The M-step's means. With one nearest mean it is Lloyd's step, with all K the softmax
     soft step at T = 2 sigma^2: those are computed by ``kmeans_rbf.torch``'s steps (streamed,
-    with certified labels), so that the identities hold bit for bit."""
+    with certified labels), so that the identities hold bit for bit. A variance that
+    requires grad takes the dense weights instead: a float temperature would cut its
+    gradient."""
     if n_nearest == 1:
         return krbf_torch._step(X, means, None, "hard")
-    if n_nearest == means.shape[0]:
+    if n_nearest == means.shape[0] and not (torch.is_tensor(variance) and variance.requires_grad):
         return krbf_torch._step(X, means, 2.0 * float(variance), "softmax")
     return krbf_torch._weighted_means(X, means, _mean_weights(d, variance, mask))
 

@@ -367,6 +367,11 @@ def test_assert_same_across_ranks(pool):
     outcomes = pool.run(job_call, [("distributed", "assert_same_across_ranks", (c, "centres"), {}) for c in (C, nudged)])
     for outcome in outcomes:
         assert outcome.error == ("ValueError", "centres differs across ranks: rank(s) [1] differ from rank 0")
+    # A 0-d tensor (a loss) too.
+    losses = [torch.tensor(0.5), torch.tensor(0.25)]
+    outcomes = pool.run(job_call, [("distributed", "assert_same_across_ranks", (loss, "loss"), {}) for loss in losses])
+    for outcome in outcomes:
+        assert outcome.error == ("ValueError", "loss differs across ranks: rank(s) [1] differ from rank 0")
 
 
 def test_ddp_bad_batch_raises_on_every_rank(pool):

@@ -189,7 +189,7 @@ def _fingerprint(tensor):
     """64 bits of the SHA-256 of a tensor's bytes (and shape): equal tensors, equal prints."""
     data = tensor.detach().contiguous().cpu()
     digest = hashlib.sha256(repr((tuple(data.shape), str(data.dtype))).encode())
-    digest.update(data.view(torch.uint8).numpy().tobytes())
+    digest.update(data.reshape(-1).view(torch.uint8).numpy().tobytes())  # 0-d too
     return _int64(digest.digest())
 
 

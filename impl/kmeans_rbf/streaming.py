@@ -59,9 +59,12 @@ Out of core: pass a memory-mapped array (``torch.from_numpy(np.load(path,
 mmap_mode="r"))``); chunks are read as they are processed. Or call
 ``sufficient_statistics`` on pieces and ``combine`` them.
 
-Guarantees: labels (kind='hard') and entmax15 supports are certified exact as in
-``kmeans_rbf.torch`` (a re-decided point uses exact float64 distances); the statistics
-are accumulated in float64 whatever the working dtype; a chunk with NaN or inf raises
+Guarantees: labels (kind='hard') are certified exact as in ``kmeans_rbf.torch`` (a
+re-decided point uses exact float64 distances), and entmax15 supports too except for an
+entry within rounding of the threshold (the known defect described there); each chunk's
+soft sums are formed in the working dtype (a product over the chunk's rows) and the
+statistics accumulated across chunks in float64 (one-hot rows in float64 throughout);
+a chunk with NaN or inf raises
 ValueError (checked from the squared norms the chunk computes anyway, not by a separate
 pass), distances beyond the range of float64 or of the working dtype raise OverflowError.
 No autograd (``torch.no_grad``): a differentiable step is ``kmeans_rbf.torch.soft_step``

@@ -250,24 +250,37 @@ def test_two_smallest_distances_bite():
 
 
 # Found by review: rows whose fourth centre's only candidate sits within rounding of the
-# entmax15 threshold (p = 1.2e-32 in the reference); X = {(0,0), (+-3,0), (0,3)}.
+# entmax15 threshold (p = 1.2e-32 in the reference); X = {(0,0), (+-3,0), (0,3)}. The
+# threshold computed by other arithmetic than the reference's put it on the other side.
 THRESHOLD_WITHIN_ROUNDING = [
     ([[-1, 0], [1.017784969547877, 0], [0, 1.0033055271057059], [0, -2.313270239200272]], 3.7560195697076777),
     ([[-1, 0], [1, 0], [0, 1.127392337464291], [0, -1.7697867137638703]], 1.771714937345657),
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="known defect: an entmax15 support entry within rounding of the threshold "
-                   "is decided by other arithmetic than the reference's (kmeans_rbf.torch module docstring)")
 @pytest.mark.parametrize("C, temperature", THRESHOLD_WITHIN_ROUNDING)
-def test_support_at_a_threshold_within_rounding(C, temperature):
+@pytest.mark.parametrize("path", ["streamed", "dense"])
+def test_support_at_a_threshold_within_rounding(C, temperature, path):
     # The reference gives the point's weight 1.2e-32 on c_3 (its only mass) and so moves
-    # c_3 onto it, or gives 0 and keeps c_3; the streamed step must do the same (a wrong
-    # decision moves c_3 by about 2, the rounding of a right step is ~1e-15).
+    # c_3 onto it, or gives 0 and keeps c_3; every path must do the same (a wrong decision
+    # moves c_3 by about 2, the rounding of a right step is ~1e-15). (The compiled kernels
+    # take the same _reference_rows; they run on full chunks only, not on four points.)
+    # Catches: re-decided rows whose threshold is solved again instead of taken from the
+    # reference.
     X, C = np.array([[0.0, 0.0], [-3.0, 0.0], [3.0, 0.0], [0.0, 3.0]]), np.array(C, dtype=float)
     expected = reference.soft_step(X, C, temperature, "entmax15")
-    streamed = krbf.soft_step(torch.tensor(X), torch.tensor(C), temperature, "entmax15").numpy()
-    assert np.allclose(streamed, expected, rtol=0, atol=1e-12)
+    Ct = torch.tensor(C, requires_grad=path == "dense")  # a differentiable step is dense
+    got = krbf.soft_step(torch.tensor(X), Ct, temperature, "entmax15").detach().numpy()
+    assert np.allclose(got, expected, rtol=0, atol=1e-12)
+
+
+def test_support_at_a_threshold_within_rounding_bites():
+    # The bug: the re-decided rows keep the threshold this module's arithmetic solved.
+    def without_reference_rows():
+        return patched(streaming, _reference_rows=lambda tau, t, exact, temperature: None)
+
+    assert_bites_engine(test_support_at_a_threshold_within_rounding, without_reference_rows,
+                        *THRESHOLD_WITHIN_ROUNDING[1], "streamed")
 
 
 # --- chunks and the sufficient-statistics API ----------------------------------------------

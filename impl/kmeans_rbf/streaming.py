@@ -59,9 +59,9 @@ Out of core: pass a memory-mapped array (``torch.from_numpy(np.load(path,
 mmap_mode="r"))``); chunks are read as they are processed. Or call
 ``sufficient_statistics`` on pieces and ``combine`` them.
 
-Guarantees: labels (kind='hard') are certified exact as in ``kmeans_rbf.torch`` (a
-re-decided point uses exact float64 distances), and entmax15 supports too except for an
-entry within rounding of the threshold (the known defect described there); each chunk's
+Guarantees: labels (kind='hard') and entmax15 supports are certified exact as in
+``kmeans_rbf.torch`` (a re-decided point uses exact float64 distances, and for entmax15
+the reference's own responsibilities, ``_reference_rows``); each chunk's
 soft sums are formed in the working dtype (a product over the chunk's rows) and the
 statistics accumulated across chunks in float64 (one-hot rows in float64 throughout);
 a chunk with NaN or inf raises
@@ -457,6 +457,49 @@ def _joined(exact, more):
     return _Exact(*(torch.cat([a, b]) for a, b in zip(exact, more)))
 
 
+class _Apart(NamedTuple):
+    """Re-decided rows whose responsibilities are not one-hot: accumulated apart, in float64."""
+
+    rows: torch.Tensor
+    p: torch.Tensor  # (R, K) float64, the reference's
+    d: torch.Tensor  # (R, K) float64, their exact distances
+
+
+def _reference_rows(tau, t, exact, temperature):
+    """Re-decided rows take the reference's own entmax15 responsibilities, from their exact
+    distances rounded once to the working dtype (``torch._reference_entmax15``): supports
+    and values the reference's on those numbers, even for an entry within rounding of the
+    threshold, which other arithmetic can decide otherwise.
+
+    One-hot rows go into ``t`` as they are (1 and 0, ``tau = -1``: the chunk's one-hot path
+    and energy formula hold for them); the others are zeroed in ``t`` and returned
+    (``_Apart``, or None) for ``_add_apart``.
+    """
+    p = krbf_torch._reference_entmax15(exact.d, temperature, t.dtype)
+    one_hot = (p == 1.0).any(dim=1)
+    t[exact.rows] = p.to(t.dtype)  # t = sqrt(p), exact for 0 and 1
+    tau[exact.rows] = -1.0
+    if bool(one_hot.all()):
+        return None
+    apart = _Apart(exact.rows[~one_hot], p[~one_hot], exact.d[~one_hot])
+    t[apart.rows] = 0.0
+    return apart
+
+
+def _add_apart(apart, Y, cubes, tau64, temperature):
+    """``(sums, masses, energy - sum d_i(1))`` of the rows apart, float64; their entries of
+    ``cubes`` and ``tau64`` (if given) set so that the chunk's energy formula gives them 0."""
+    if cubes is not None:
+        cubes[apart.rows] = 1.0
+        tau64[apart.rows] = -1.0
+    p, d = apart.p, apart.d
+    sums = p.T @ Y[apart.rows].to(torch.float64)
+    # F_i = sum_k p_k d_k - T (4/3)(1 - sum_k p_k^{3/2}), less d_i(1) (in the chunk's sum)
+    energy = torch.sum(torch.sum(p * d, dim=1) - d.min(dim=1).values
+                       - temperature * (4.0 / 3.0) * (1 - torch.sum(p * torch.sqrt(p), dim=1)))
+    return sums, p.sum(dim=0), energy
+
+
 def _nearest_sum(nearest, exact):
     """``sum_i d_i(1)`` in float64, exact in the re-decided rows."""
     total = torch.sum(nearest, dtype=torch.float64)
@@ -621,16 +664,21 @@ def _entmax15(x, frame, ws, acc):
         slack[exact.rows] = -1.0
     more = _exact_rows(x, frame, closeness <= slack)
     if more is not None:
-        v[more.rows] = _exact_regrets(more, v.dtype).mul_(-0.5 / T)
-        _threshold_rows(v, tau, t, more.rows)
         exact = _joined(exact, more)
+    apart = _reference_rows(tau, t, exact, T) if exact is not None else None
     Y = _relative(x, A, frame, ws)
     # F_i = d_i(1) - T (2 (tau + 1) + (2/3)(sum_k s^3 - 1)), s = [u - tau]_+, p = s^2, from
     # sum_k p_k d_ik = d_i(1) - 2T sum_k p_k u_k and sum_k p_k u_k = sum s^3 + tau (exact
     # for one-hot rows: tau = -1, sum s^3 = 1).
+    cubes = tau64 = None
     if frame.energy:
         cubes = torch.mul(t, t, out=scratch).mul_(t).sum(dim=1, dtype=torch.float64)
         tau64 = tau[:, 0].to(torch.float64)
+    if apart is not None:
+        sums, masses, energy = _add_apart(apart, Y, cubes, tau64, T)
+        acc.add(sums, masses)
+        acc.energy += energy
+    if frame.energy:
         acc.energy += _nearest_sum(nearest, exact) - T * torch.sum(2 * (tau64 + 1) + (2.0 / 3.0) * (cubes - 1))
     if bool((tau == -1.0).all()) and bool((torch.sign(t, out=scratch).sum(dim=1) == 1).all()):
         acc.one_hot(Y, torch.argmax(t, dim=1), ws)  # every row exactly one-hot
@@ -844,16 +892,17 @@ def _entmax15_compiled(x, frame):
         slack[exact.rows] = -1.0
     more = _exact_rows(x, frame, closeness <= slack)
     if more is not None:
-        v[more.rows] = _exact_regrets(more, v.dtype).mul_(-0.5 / T)
-        _threshold_rows(v, tau, t, more.rows)
         exact = _joined(exact, more)
+    apart = _reference_rows(tau, t, exact, T) if exact is not None else None
     Y = _relative_compiled(x, A, frame)
     p, sums, masses, cubes = _compiled_piece(_pure_entmax15_sums)(t.T, Y)
+    tau64 = tau[:, 0].to(torch.float64)
+    energy = sums.new_zeros(())
+    if apart is not None:
+        more_sums, more_masses, energy = _add_apart(apart, Y, cubes, tau64, T)
+        sums, masses = sums + more_sums, masses + more_masses
     if frame.energy:
-        tau64 = tau[:, 0].to(torch.float64)
-        energy = _nearest_sum(nearest, exact) - T * torch.sum(2 * (tau64 + 1) + (2.0 / 3.0) * (cubes - 1))
-    else:
-        energy = sums.new_zeros(())
+        energy = energy + _nearest_sum(nearest, exact) - T * torch.sum(2 * (tau64 + 1) + (2.0 / 3.0) * (cubes - 1))
     if bool((tau == -1.0).all()) and bool(((p > 0).sum(dim=0) == 1).all()):  # every row one-hot
         sums, masses = _compiled_piece(_pure_one_hot_sums)(Y, torch.argmax(p, dim=0), frame.C.shape[0])
     return sums, masses, None, energy

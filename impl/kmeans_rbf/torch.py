@@ -80,12 +80,13 @@ re-decided row has *bit for bit* the reference's distances (``_exact_squared_dis
   once to the working dtype: the numbers ``squared_distances`` and ``margins`` report),
   and their logits are computed from those as in every other row. This includes the
   one-hot boundary (a gap of exactly 2T), so "exactly hard once every gap is at least
-  2T" holds as in the reference. Not certified (a known defect): an entry within a few
-  units in the last place of the threshold, away from the one-hot boundary. The
-  threshold is computed by other arithmetic than the reference's sort (Newton steps and
-  an exact solve, ``u`` as ``regret * (-1/(2T))``), so such an entry can be in the
-  reference's support with ``p ~ 1e-32`` and out of this one's, or the reverse
-  (``tests/test_streaming.py::test_support_at_a_threshold_within_rounding``).
+  2T" holds as in the reference. The responsibilities of re-decided rows are the
+  reference's own (``_reference_entmax15``, from the exact distances rounded once to the
+  working dtype: in float64 bit for bit the reference's): the threshold is
+  computed here by other arithmetic than the reference's sort (Newton steps and an exact
+  solve), which can put an entry within rounding of it on the other side (``p ~ 1e-32``
+  in the reference, 0 here, moving a centre whose only mass it is:
+  ``tests/test_streaming.py::test_support_at_a_threshold_within_rounding``).
 * softmax has no decision beyond its argmax (the nearest centre); its values carry the
   error bound above.
 
@@ -1030,8 +1031,24 @@ def _soft(dist, X, C, temperature, kind):
         dist = _repaired(dist, X, C, rows)
         z = _certified_logits(dist, temperature)
         with torch.no_grad():
-            p = p.index_put((rows,), _sparse_forward(z[rows].detach(), "entmax15"))
+            exact = _exact_squared_distances(X[rows].detach(), C.detach())
+            p = p.index_put((rows,), _reference_entmax15(exact, temperature, p.dtype).to(p.dtype))
     return dist, _entmax15(z, p)
+
+
+def _reference_entmax15(d, temperature, dtype):
+    """The reference's own entmax15 responsibilities of rows of exact distances ``d`` (R, K)
+    float64 rounded once to the working ``dtype`` (the numbers ``squared_distances`` and
+    ``margins`` report; no rounding in float64): (R, K) float64 on d's device.
+
+    Re-decided rows take them, so that an entry within rounding of the threshold is
+    decided as the reference decides it on those numbers (other arithmetic for the
+    threshold can put it on the other side), and T = margin / 2 from ``margins`` is
+    exactly the one-hot boundary in every dtype."""
+    from . import reference
+
+    rounded = d.detach().to(dtype).to(torch.float64).cpu().numpy()
+    return torch.from_numpy(reference._responsibilities(rounded, temperature, "entmax15")).to(d.device)
 
 
 def _responsibilities_of(dist, X, C, temperature, kind):
@@ -1043,8 +1060,7 @@ def _responsibilities_of(dist, X, C, temperature, kind):
 def responsibilities(X, C, temperature=None, kind="hard"):
     """Responsibilities ``r_ik = map(-d_i / T)_k``, (N, K); see ``reference.responsibilities``.
 
-    Labels (hard) are certified exact; entmax15 supports too, except for an entry within
-    rounding of the threshold (module docstring).
+    Labels (hard) and entmax15 supports are certified exact (module docstring).
 
     Examples
     --------

@@ -301,10 +301,10 @@ def _prepared(shard, C, centres_name, group, kind, hyper=lambda: (None, (), 0), 
     return _Call(world, data, C.detach().to(working), C.dtype, n_points, n_rows, budget, bar), value
 
 
-def _raise_empty(world):
+def _raise_empty(world, data_name="X"):
     if world.size > 1:
-        raise ValueError("X is empty on every rank: the shards have no points")
-    raise ValueError("X is empty: it has no rows")
+        raise ValueError(f"{data_name} is empty on every rank: the shards have no points")
+    raise ValueError(f"{data_name} is empty: it has no rows")
 
 
 def _temperature(temperature, kind):
@@ -641,8 +641,10 @@ def _in_memory(X):
 # --- the loop of a fit (shared with kmeans_rbf.out_of_core) ---------------------------------
 
 
-def _fit(call, passes, schedule, kind, name):
+def _fit(call, passes, schedule, kind, name, data_name="X"):
     """Steps over the union of the shards: ``[C0, C1, ...]`` (working dtype).
+
+    ``data_name`` is the caller's name for the data, in errors.
 
     ``passes()`` gives one pass over this rank's data as ``(piece, label)`` pairs: 2-D
     tensors of the caller's dtype on any device, the label naming the piece in errors.
@@ -667,7 +669,7 @@ def _fit(call, passes, schedule, kind, name):
 
             stats = _reduced(call.world, local, C, temperature, kind)
             if int(stats.n_points) == 0:
-                _raise_empty(call.world)
+                _raise_empty(call.world, data_name)
             C = streaming.centres(stats, C, shift)
             trajectory.append(C)
             bar.stepped(step + 1, len(schedule), temperature, float(stats.energy / stats.n_points))
@@ -676,9 +678,10 @@ def _fit(call, passes, schedule, kind, name):
 
 def _piece_statistics(piece, C, dtype, temperature, kind, shift, budget, label):
     """A piece's statistics; its errors name it (``label``) unless it is the shard X itself."""
+    if piece.dtype not in (dtype, C.dtype):  # C.dtype: a half-precision shard already in float32
+        centres = "C" if label == "X" else "the centres"
+        raise TypeError(f"{label} and {centres} must have the same dtype; got {piece.dtype} and {dtype}")
     try:
-        if piece.dtype not in (dtype, C.dtype):  # C.dtype: a half-precision shard already in float32
-            raise TypeError(f"X and C must have the same dtype; got {piece.dtype} and {dtype}")
         piece = piece.to(device=C.device, dtype=C.dtype)
         return streaming.sufficient_statistics(piece, C, temperature, kind, shift=shift, budget=budget)
     except (ValueError, TypeError, OverflowError) as error:

@@ -164,7 +164,7 @@ def _run(data, C, centres_name, kind, hyper, group, progress, budget, name):
         n_passes = 1
     call, schedule = distributed._prepared(_source(data, n_passes, budget, centres_name), C, centres_name, group,
                                            kind if kind in KINDS else "hard", hyper, budget, progress)
-    return distributed._fit(call, call.data, schedule, kind, name), call.dtype
+    return distributed._fit(call, call.data, schedule, kind, name, data_name="data"), call.dtype
 
 
 def lloyd_step(data, C, *, group=None, progress=None, budget=None):

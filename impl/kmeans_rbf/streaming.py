@@ -644,7 +644,8 @@ def _entmax15(x, frame, ws, acc):
     exact = _exact_rows(x, frame, uncertain)
     # u = z / 2 = -(d - d_min) / (2T): row maximum exactly 0.
     v = S.sub_(nearest[:, None]).mul_(-0.5 / T)
-    if exact is not None:
+    if exact is not None:  # finite for the solve (the expansion may overflow there); the
+        # result for these rows is replaced by _reference_rows
         v[exact.rows] = _exact_regrets(exact, v.dtype).mul_(-0.5 / T)
     t, scratch = ws.t[:b], ws.W[:b]
     # The root for the two largest entries (the runner-up's u computed as v's entries
@@ -660,7 +661,7 @@ def _entmax15(x, frame, ws, acc):
         _threshold_rows(v, tau, t, left)
         closeness[left] = torch.abs(v[left] - tau[left]).amin(dim=1)
     slack = _support_slack(n.mul(frame.eps).add_(frame.eps * frame.m_max + frame.absolute), T, v.dtype)
-    if exact is not None:
+    if exact is not None:  # _reference_rows decides them; not again among ``more``
         slack[exact.rows] = -1.0
     more = _exact_rows(x, frame, closeness <= slack)
     if more is not None:
@@ -886,9 +887,7 @@ def _entmax15_compiled(x, frame):
         _threshold_rows(v, tau, t, left)
         closeness[left] = torch.abs(v[left] - tau[left]).amin(dim=1)
     slack = _support_slack(error, T, v.dtype)
-    if exact is not None:
-        v[exact.rows] = _exact_regrets(exact, v.dtype).mul_(-0.5 / T)
-        _threshold_rows(v, tau, t, exact.rows)
+    if exact is not None:  # _reference_rows decides them; not again among ``more``
         slack[exact.rows] = -1.0
     more = _exact_rows(x, frame, closeness <= slack)
     if more is not None:

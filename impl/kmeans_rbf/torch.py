@@ -1030,8 +1030,8 @@ def _soft(dist, X, C, temperature, kind):
     if rows.numel():
         dist = _repaired(dist, X, C, rows)
         z = _certified_logits(dist, temperature)
-        with torch.no_grad():
-            exact = _exact_squared_distances(X[rows].detach(), C.detach())
+        with torch.no_grad():  # d of repaired rows: their exact distances, rounded once
+            exact = dist.d[rows].detach().to(torch.float64)
             p = p.index_put((rows,), _reference_entmax15(exact, temperature, p.dtype).to(p.dtype))
     return dist, _entmax15(z, p)
 

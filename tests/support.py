@@ -102,9 +102,10 @@ def assert_bites_engine(test, broken, *args, **kwargs):
     """``test(*args, **kwargs)`` must fail by assertion while ``broken()`` is in force.
 
     ``broken`` returns a context manager that breaks the engine (usually ``patched``);
-    the tests of ``kmeans_rbf.streaming`` and ``out_of_core`` bite this way.
+    the tests of ``kmeans_rbf.streaming``, ``fused`` and ``out_of_core`` bite this way.
+    A Hypothesis test runs with the bite settings, as in ``assert_bites``.
     """
-    with broken():
+    with broken(), _bite_settings(test):
         try:
             test(*args, **kwargs)
         except AssertionError:

@@ -120,9 +120,11 @@ import os
 import threading
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 from . import _validation as validation
+from . import fused, reference
 from . import torch as krbf_torch
 from .kinds import KINDS
 
@@ -284,24 +286,66 @@ def chunk_rows(n_clusters, n_features, dtype=torch.float32, budget=None):
 
 
 class _Workspace:
-    """The (rows, K) and (rows, D) buffers of one chunk, reused from chunk to chunk."""
+    """The buffers of one chunk, reused from chunk to chunk, each allocated on first use.
+
+    The eager kernels use the (rows, K) matrices ``S``, ``W``, ``t``, ``keys`` and the
+    (rows, D) ones; the fused kernels (``kmeans_rbf.fused``) the transposed scores
+    ``ST`` (K, rows) (for kind='hard' only a block of it, ``ST_block``), the centred
+    block ``block_centred`` and per-row vectors: a chunk allocates only what its path
+    touches, within the budget ``chunk_rows`` sizes the chunk for.
+    """
 
     def __init__(self, rows, n_clusters, n_features, dtype, device):
-        like = dict(dtype=dtype, device=device)
         self.key = (rows, n_clusters, n_features, dtype, torch.device(device))
-        self.augmented = torch.empty((rows, n_features + 2), **like)
-        self.augmented[:, n_features + 1] = 1.0
-        self.A2 = torch.empty((rows, n_features), **like)
-        self.Y = torch.empty((rows, n_features), **like)
-        self.Y64 = torch.empty((rows, n_features), dtype=torch.float64, device=device)
-        self.S = torch.empty((rows, n_clusters), **like)
-        self.W = torch.empty((rows, n_clusters), **like)
-        self.t = torch.empty((rows, n_clusters), **like)
-        self.norms = torch.empty((rows,), **like)
+        like = dict(dtype=dtype, device=device)
         integers = torch.int32 if dtype == torch.float32 else torch.int64
-        self.keys = torch.empty((rows, n_clusters), dtype=integers, device=device)
-        self.columns = torch.arange(n_clusters, dtype=integers, device=device)
-        self.ones64 = torch.ones((rows,), dtype=torch.float64, device=device)
+        K, D = n_clusters, n_features
+        block = _fused_block_rows(rows, K, dtype)
+        self._specs = {
+            "augmented": ((rows, D + 2), like),
+            "A2": ((rows, D), like),
+            "Y": ((rows, D), like),
+            "Y64": ((rows, D), dict(dtype=torch.float64, device=device)),
+            "S": ((rows, K), like),
+            "W": ((rows, K), like),
+            "t": ((rows, K), like),
+            "norms": ((rows,), like),
+            "keys": ((rows, K), dict(dtype=integers, device=device)),
+            "columns": None,
+            "ones64": None,
+            "ST": ((K, rows), like),
+            "ST_block": ((K, block), like),
+            "block_centred": ((block, D), like),
+            "labels": ((rows,), dict(dtype=torch.long, device=device)),
+            "nearest": ((rows,), like),
+            "second": ((rows,), like),
+            "uncertain": ((rows,), dict(dtype=torch.bool, device=device)),
+        }
+        self._device = device
+        self._integers = integers
+
+    def __getattr__(self, name):
+        specs = self.__dict__.get("_specs")
+        if specs is None or name not in specs:
+            raise AttributeError(name)
+        if name == "columns":
+            value = torch.arange(self.key[1], dtype=self._integers, device=self._device)
+        elif name == "ones64":
+            value = torch.ones((self.key[0],), dtype=torch.float64, device=self._device)
+        else:
+            shape, like = specs[name]
+            value = torch.empty(shape, **like)
+            if name == "augmented":
+                value[:, shape[1] - 1] = 1.0
+        setattr(self, name, value)  # found directly from now on
+        return value
+
+
+def _fused_block_rows(rows, n_clusters, dtype):
+    """Rows per block of the fused kernels: 512 KiB of scores, in a core's L2 cache
+    (measured on two cores: 2048 rows at K = 64 is the best, 512 to 4096 within 5 %)."""
+    itemsize = torch.finfo(dtype).bits // 8
+    return max(1, min(rows, (2**19) // (n_clusters * itemsize)))
 
 
 # One cached workspace per worker: steps in a loop (kmeans, anneal, a distributed fit)
@@ -346,8 +390,11 @@ class _Frame(NamedTuple):
     """What every chunk needs of the centres: computed once per step."""
 
     C: torch.Tensor  # (K, D) working dtype
+    C64: np.ndarray  # (K, D) float64, on the CPU: the re-decided rows' reference distances
     centre: torch.Tensor  # (D,) the expansion's shift (torch._shift)
     augmented_T: torch.Tensor  # (D + 2, K): columns (-2 b_k, 1, m_k), b_k = c_k - centre
+    minus_2B: torch.Tensor  # (K, D) contiguous -2 b_k, and m (K,) |b_k|^2: the fused kernels'
+    m: torch.Tensor
     m_max: float
     eps: float
     absolute: float
@@ -374,8 +421,9 @@ def _frame(C, origin, temperature, kind, energy=True):
     band = (factor, factor * m_max + 2 * absolute + slack[1])
     # |d^| <= n + m + 2 |a . b| <= 2 (n + m): finite (and no NaN) while that is.
     safe = torch.finfo(C.dtype).max / 4 - m_max
+    C64 = C.to(torch.float64).numpy() if C.device.type == "cpu" else None
     return _Frame(
-        C, centre, augmented.T, m_max, eps, absolute, band, safe, origin,
+        C, C64, centre, augmented.T, augmented[:, :-2].contiguous(), m, m_max, eps, absolute, band, safe, origin,
         bool((origin == 0).all()), bool((origin == centre).all()), temperature, kind, energy,
     )
 
@@ -436,8 +484,22 @@ def _exact_rows(x, frame, uncertain):
     """The rows flagged ``uncertain``, recomputed exactly (None if there are none).
 
     ``torch._exact_squared_distances``: on the CPU the reference's own numbers, in a
-    handful of NumPy calls (a chunk usually has one or two such rows).
+    handful of NumPy calls on NumPy views of the chunk (a chunk usually has one or two
+    such rows, and a torch op on a few rows costs several NumPy ones).
     """
+    if x.device.type == "cpu":
+        rows = np.flatnonzero(uncertain.numpy())
+        if not rows.size:
+            return None
+        points = x.numpy()[rows]
+        if not np.isfinite(points).all():
+            validation.validate_finite(x, "X")
+        d = reference._squared_distances(points.astype(np.float64), frame.C64)  # OverflowError past float64
+        if d.max() > torch.finfo(x.dtype).max:  # finite in float64, not in the working dtype
+            validation.validate_distances_finite(torch.from_numpy(d).to(x.dtype))
+        labels = d.argmin(axis=1)  # the first minimum: ties to the lowest index
+        nearest = d[np.arange(rows.size), labels]
+        return _Exact(*(torch.from_numpy(a) for a in (rows, d, nearest, labels)))
     rows = torch.nonzero(uncertain).flatten()
     if not rows.numel():
         return None
@@ -540,6 +602,15 @@ class _Accumulator:
             sums = torch.zeros_like(self.sums).index_add_(0, labels, Y64)
             self.merge(sums, torch.zeros_like(self.masses).index_add_(0, labels, ws.ones64[:b]), None)
 
+    def one_hot_fused(self, x, origin, labels, kernels):
+        """``one_hot(x - origin, labels)`` by the fused kernel: the same bits, one pass."""
+        if self.offsets is None:
+            kernels.one_hot(x, origin, labels, self.sums, self.masses)
+        else:
+            sums, masses = torch.zeros_like(self.sums), torch.zeros_like(self.masses)
+            kernels.one_hot(x, origin, labels, sums, masses)
+            self.merge(sums, masses, None)
+
     def add(self, sums, masses):
         """Chunk sums and masses (any float dtype) with offsets 0."""
         if self.offsets is None:
@@ -576,6 +647,30 @@ def _hard(x, frame, ws, acc):
     if exact is not None:
         labels[exact.rows] = exact.labels
     acc.one_hot(_relative(x, A, frame, ws), labels, ws)
+    if frame.energy:
+        acc.energy += _nearest_sum(nearest, exact)
+
+
+def _fused_scores(x, frame, ws, kernels, whole):
+    """``fused.scores`` of a chunk: labels, nearest, uncertain rows (as ``_scores``).
+
+    ``whole``: the transposed scores of the whole chunk are kept in ``ws.ST`` (K, rows)
+    for the soft kinds; kind='hard' needs only a block of them at a time.
+    """
+    b = x.shape[0]
+    S = ws.ST if whole else ws.ST_block
+    labels, nearest, uncertain = ws.labels[:b], ws.nearest[:b], ws.uncertain[:b]
+    kernels.scores(x, frame.centre, frame.minus_2B, frame.m, frame.band[0], frame.band[1], frame.safe,
+                   ws.block_centred, S, labels, nearest, ws.second, ws.norms, uncertain)
+    return labels, nearest, uncertain
+
+
+def _hard_fused(x, frame, ws, acc, kernels):
+    labels, nearest, uncertain = _fused_scores(x, frame, ws, kernels, whole=False)
+    exact = _exact_rows(x, frame, uncertain)
+    if exact is not None:
+        labels[exact.rows] = exact.labels
+    acc.one_hot_fused(x, frame.origin, labels, kernels)
     if frame.energy:
         acc.energy += _nearest_sum(nearest, exact)
 
@@ -707,6 +802,8 @@ def _threshold_rows(v, tau, t, rows):
 
 
 _KERNELS = {"hard": _hard, "softmax": _softmax, "entmax15": _entmax15}
+# The fused kernels (kmeans_rbf.fused), where there is one for the kind.
+_FUSED_KERNELS = {"hard": _hard_fused}
 
 
 # --- compiled kernels ------------------------------------------------------------------
@@ -981,8 +1078,16 @@ def _statistics(X, C, temperature, kind, shift, budget=None, energy=True):
     if workers > 1:  # the budget is shared: each worker has its own buffers
         rows = min(chunk_rows(K, D, working, budget // workers), X.shape[0])
         workers = krbf_torch._workers(C.device, -(-X.shape[0] // rows))
+        if workers > 1 and not compiled:  # as many chunks for every worker, of equal size
+            # (21 chunks on 2 workers leave one waiting for the last; compiled kernels
+            # keep one chunk shape whatever N is, so that they do not recompile)
+            per_worker = -(-X.shape[0] // (workers * rows))
+            rows = -(-X.shape[0] // (workers * per_worker))
     starts = range(0, X.shape[0], rows)
     frame = _frame(C, shift.to(working), temperature, kind, energy)
+    kernels = None
+    if kind in _FUSED_KERNELS and C.device.type == "cpu" and working in (torch.float32, torch.float64):
+        kernels = fused.kernels()
 
     def work(part):
         acc = _Accumulator(K, D, C.device, temperature)
@@ -993,6 +1098,8 @@ def _statistics(X, C, temperature, kind, shift, budget=None, energy=True):
                     sums, masses, offsets, energy = _COMPILED_KERNELS[kind](x, frame)
                     acc.merge(sums, masses, offsets)
                     acc.energy += energy
+                elif kernels is not None:
+                    _FUSED_KERNELS[kind](x.contiguous(), frame, ws, acc, kernels)
                 else:
                     _KERNELS[kind](x, frame, ws, acc)
                 acc.count += x.shape[0]

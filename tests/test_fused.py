@@ -1,0 +1,222 @@
+"""The fused CPU kernels of kmeans_rbf.fused against the eager kernels of kmeans_rbf.streaming.
+
+* ``one_hot``: bit for bit the eager ``index_add_`` in row order (so that every kind's
+  exactly one-hot chunks are Lloyd's step bit for bit, whichever path ran);
+* the streamed statistics with the fused kernels on and off, on planted near-ties, exact
+  ties on integer grids, far offsets, float32 and float64, every shape of the vector
+  loops (K and D below, at and above a vector of lanes), many chunks and blocks: the same
+  labels, so the same sums and masses bit for bit, and free energies within the bound;
+* a build that fails: the eager kernels, with one warning; an error where required.
+
+The streamed steps use the fused kernels by default, so every test of
+``tests/test_streaming.py`` (the reference's labels on planted bisectors, chunk
+boundaries, NaN in a later chunk, memory) checks them too; the equivalence here is what
+keeps the eager kernels checked as well.
+
+Every test names, in a comment starting ``Catches:``, a broken variant that makes it fail,
+and the ``*_bites`` tests run it on that variant.
+"""
+
+import contextlib
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+from kmeans_rbf import fused, streaming
+from kmeans_rbf.assertions import assert_within
+from kmeans_rbf.backends import rounded
+from kmeans_rbf.tolerances import error_bounds
+from support import assert_bites_engine, patched
+from test_streaming import planted_bisectors
+
+DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+@pytest.fixture(autouse=True)
+def kernels():
+    """The built extension; without it (no compiler) these tests have nothing to test.
+
+    CI sets KMEANS_RBF_REQUIRE_FUSED=1: there a failed build raises here, not skips.
+    """
+    module = fused.kernels()
+    if module is None:
+        pytest.skip("the fused kernels could not be built on this machine")
+    return module
+
+
+@contextlib.contextmanager
+def engine(name):
+    previous = fused.use_fused(name == "fused")
+    try:
+        yield
+    finally:
+        fused.use_fused(previous)
+
+
+# --- broken kernels: one realistic bug each --------------------------------------------
+
+
+class _Wrapped:
+    """The real kernels with one of them replaced."""
+
+    def __init__(self, real, **replacements):
+        self._real = real
+        self.__dict__.update(replacements)
+
+    def __getattr__(self, name):
+        return getattr(self._real, name)
+
+
+@contextlib.contextmanager
+def kernels_with(**replacements):
+    # In place of the built module (so that use_fused(False) still turns them off).
+    real = fused.kernels()
+    fused._state["module"] = _Wrapped(real, **replacements)
+    try:
+        yield
+    finally:
+        fused._state["module"] = real
+
+
+def one_hot_in_reverse_order():
+    # The bug: the one-hot sums accumulated in another order than the rows' (a parallel
+    # or blocked reduction): other last bits than the eager index_add_.
+    real = fused.kernels()
+
+    def reversed_rows(x, origin, labels, sums, masses):
+        b = x.shape[0]
+        real.one_hot(x.flip(0).contiguous(), origin, labels[:b].flip(0).contiguous(), sums, masses)
+
+    return kernels_with(one_hot=reversed_rows)
+
+
+def scores_without_repair():
+    # The bug: the fused scan's labels trusted, no near-tie re-decided (the band ignored).
+    real = fused.kernels()
+
+    def trusting(*args):
+        real.scores(*args)
+        args[-1].zero_()
+
+    return kernels_with(scores=trusting)
+
+
+# --- one_hot ---------------------------------------------------------------------------
+
+
+@given(
+    dtype=st.sampled_from(sorted(DTYPES)),
+    n_points=st.integers(1, 300),
+    n_clusters=st.integers(1, 9),
+    n_features=st.integers(1, 20),
+    seed=st.integers(0, 2**32 - 1),
+    scale=st.sampled_from([1e-3, 1.0, 1e6]),
+)
+def test_one_hot_is_the_eager_index_add_bit_for_bit(dtype, n_points, n_clusters, n_features, seed, scale):
+    # Sums of float32 rows in float64 are not exact: 300 rows of 2^-24-spaced values
+    # far from the origin round differently in another order. Catches: another order.
+    rng = np.random.default_rng(seed)
+    x = torch.tensor(scale * rng.standard_normal((n_points, n_features)), dtype=DTYPES[dtype])
+    origin = torch.tensor(scale * rng.standard_normal(n_features), dtype=DTYPES[dtype])
+    labels = torch.tensor(rng.integers(0, n_clusters, n_points))
+    eager = streaming._Accumulator(n_clusters, n_features, "cpu")
+    workspace = streaming._Workspace(n_points, n_clusters, n_features, DTYPES[dtype], "cpu")
+    eager.one_hot(x - origin, labels, workspace)
+    fast = streaming._Accumulator(n_clusters, n_features, "cpu")
+    fast.one_hot_fused(x, origin, labels, fused.kernels())
+    assert torch.equal(fast.sums, eager.sums), "one-hot sums differ from index_add_'s"
+    assert torch.equal(fast.masses, eager.masses)
+
+
+def test_one_hot_bites():
+    assert_bites_engine(test_one_hot_is_the_eager_index_add_bit_for_bit, one_hot_in_reverse_order)
+
+
+# --- the statistics, fused and eager -----------------------------------------------------
+
+
+@st.composite
+def problems(draw):
+    """``(X, C)`` tensors: planted near-ties (near and far), or integer grids (exact ties)."""
+    dtype = draw(st.sampled_from(sorted(DTYPES)))
+    n_clusters = draw(st.sampled_from([1, 2, 3, 7, 8, 9, 15, 16, 17, 33]))
+    n_features = draw(st.sampled_from([1, 2, 5, 8, 15, 16, 17, 40]))
+    n_points = draw(st.integers(1, 400))
+    seed = draw(st.integers(0, 2**32 - 1))
+    if draw(st.booleans()) and n_clusters >= 2 and n_features >= 2:  # (a bisector needs D >= 2)
+        offset = draw(st.sampled_from([0.0, 1e3] if dtype == "float32" else [0.0, 1e6]))
+        X, C = planted_bisectors(n_points, n_clusters, n_features, offset, dtype, seed)
+    else:
+        rng = np.random.default_rng(seed)
+        offset = draw(st.sampled_from([0.0, 2.0**20]))
+        X = offset + rng.integers(-4, 5, size=(n_points, n_features)).astype(float)
+        C = offset + rng.integers(-4, 5, size=(n_clusters, n_features)).astype(float)
+        X, C = rounded(X, dtype), rounded(C, dtype)
+    return torch.tensor(X, dtype=DTYPES[dtype]), torch.tensor(C, dtype=DTYPES[dtype])
+
+
+@given(problem=problems(), rows=st.integers(1, 120), block=st.integers(1, 40))
+def test_hard_statistics_fused_and_eager_are_the_same(problem, rows, block):
+    # The same certified labels, hence the same one-hot sums bit for bit; the free energy
+    # (sum of nearest distances, from each path's own expansion) within the bound on J.
+    # Catches: the fused scan's labels trusted without the near-tie band.
+    X, C = problem
+    budget = rows * streaming._bytes_per_row(C.shape[0], C.shape[1], C.dtype)
+    shift = streaming.default_shift(C)
+    with patched(streaming, _fused_block_rows=lambda rows, n_clusters, dtype: min(rows, block)):
+        with engine("fused"):
+            fast = streaming.sufficient_statistics(X, C, kind="hard", shift=shift, budget=budget)
+        with engine("eager"):
+            eager = streaming.sufficient_statistics(X, C, kind="hard", shift=shift, budget=budget)
+    assert torch.equal(fast.masses, eager.masses), "the fused kernels' labels differ from the eager ones'"
+    assert torch.equal(fast.sums, eager.sums)
+    bound = error_bounds(X.double().numpy(), C.double().numpy(), None, "hard", C.dtype)["objective"]
+    # Each is within N times the bound on a distance of the exact sum: 2 N between them.
+    assert_within(float(fast.energy), float(eager.energy), 2 * X.shape[0] * bound, "free energy")
+
+
+def test_hard_statistics_bite():
+    assert_bites_engine(test_hard_statistics_fused_and_eager_are_the_same, scores_without_repair)
+
+
+# --- building ----------------------------------------------------------------------------
+
+
+def test_a_failed_build_falls_back_to_the_eager_kernels_with_one_warning(monkeypatch):
+    # Catches: a failed build that raises in every step (or fails silently).
+    def no_compiler():
+        raise RuntimeError("no C++ compiler\nlong log")
+
+    state = dict(fused._state, module=None, failure=None, enabled=True)
+    monkeypatch.setattr(fused, "_state", state)
+    monkeypatch.setattr(fused, "build", no_compiler)
+    monkeypatch.delenv("KMEANS_RBF_REQUIRE_FUSED", raising=False)
+    with pytest.warns(RuntimeWarning, match=r"could not be built \(RuntimeError: no C\+\+ compiler\)"):
+        assert fused.kernels() is None
+    assert fused.kernels() is None  # once: not retried, no second warning (warnings are errors)
+    X = torch.arange(12.0).reshape(6, 2)
+    assert torch.equal(streaming.step(X, X[:2].clone(), kind="hard"), torch.tensor([[0.0, 1.0], [6.0, 7.0]]))
+    monkeypatch.setenv("KMEANS_RBF_REQUIRE_FUSED", "1")
+    monkeypatch.setitem(state, "failure", None)
+    with pytest.raises(RuntimeError, match="no C"):
+        fused.kernels()
+
+
+def test_build_name_depends_on_the_machine(monkeypatch):
+    # -march=native code must not be loaded on another CPU from a shared cache.
+    # Catches: a build name that ignores the CPU's flags.
+    here = fused._machine_digest()
+    real_open = open
+
+    def other_cpu(path, *args, **kwargs):
+        if path == "/proc/cpuinfo":
+            import io
+
+            return io.StringIO("flags\t\t: fpu sse sse2\n")
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr("builtins.open", other_cpu)
+    assert fused._machine_digest() != here

@@ -182,6 +182,81 @@ def test_hard_statistics_bite():
     assert_bites_engine(test_hard_statistics_fused_and_eager_are_the_same, scores_without_repair)
 
 
+def softmax_without_exact_columns():
+    # The bug: the re-decided rows' exact distances not written into the scores, so their
+    # weights come from the expansion (and, at a low temperature, from the wrong centre).
+    return patched(streaming, _fused_exact_columns=lambda ST, nearest, labels, exact, dtype: None)
+
+
+@given(problem=problems(), rows=st.integers(1, 120), block=st.integers(1, 40),
+       temperature=st.sampled_from([1e-30, 0.05, 1.0, 30.0]))
+def test_softmax_steps_fused_and_eager_agree(problem, rows, block, temperature):
+    # Each within the soft step's bound of the reference (tests/test_torch_matches_
+    # reference.py), so within twice it of each other. Where the eager step is exactly
+    # Lloyd's (T = 1e-30: every weight but the nearest's underflows, the certified
+    # nearest taking all), the fused one must be too, bit for bit: there the bound is
+    # infinite (a near-tie decides which centre a point moves), the certification is not.
+    # Catches: the re-decided rows' weights taken from the expansion.
+    X, C = problem
+    budget = rows * streaming._bytes_per_row(C.shape[0], C.shape[1], C.dtype)
+    with patched(streaming, _fused_block_rows=lambda rows, n_clusters, dtype: min(rows, block)):
+        with engine("fused"):
+            fast = streaming.step(X, C, temperature, "softmax", budget)
+        with engine("eager"):
+            eager = streaming.step(X, C, temperature, "softmax", budget)
+            lloyd = streaming.step(X, C, None, "hard", budget)
+    if torch.equal(eager, lloyd):
+        assert torch.equal(fast, eager), "an exactly one-hot softmax step differs from Lloyd's"
+    bound = error_bounds(X.double().numpy(), C.double().numpy(), temperature, "softmax", C.dtype)["soft_step"]
+    assert_within(fast.double().numpy(), eager.double().numpy(), 2 * bound, "fused vs eager softmax step")
+
+
+def test_softmax_steps_bite():
+    assert_bites_engine(test_softmax_steps_fused_and_eager_agree, softmax_without_exact_columns)
+
+
+# --- the vector exp ----------------------------------------------------------------------
+
+
+def low_precision_exp():
+    # The bug: an exp of a few correct digits (here of the argument rounded to bfloat16).
+    return kernels_with(exp_nonpositive=lambda x: x.copy_(torch.exp(x.to(torch.bfloat16).to(x.dtype))))
+
+
+def test_exp_is_within_two_units_in_the_last_place():
+    # On [floor, 0] (the softmax weights' arguments, floor = log of the smallest normal
+    # number + 1): float32 on 2 million points against float64's exp (exact to 2^-29
+    # relative, far below a float32 ulp); float64 on 2,000 points against mpmath at 120
+    # bits. Two units: one from the reduction and polynomial (Cephes' bound), one from
+    # the final scaling's rounding. exp(0) = 1 exactly (the one-hot checks need it).
+    # Catches: an exp of a few correct digits.
+    import mpmath
+
+    for dtype, points in ((torch.float32, 2_000_003), (torch.float64, 2_000)):
+        floor = float(np.log(torch.finfo(dtype).tiny)) + 1
+        x = torch.cat([torch.linspace(floor, 0, points, dtype=dtype),
+                       -torch.logspace(-30, 0, 1000, dtype=dtype), torch.zeros(1, dtype=dtype)])
+        y = x.clone()
+        fused.kernels().exp_nonpositive(y)
+        assert y[-1] == 1.0, "exp(0) must be 1 exactly"
+        if dtype == torch.float32:
+            expected = torch.exp(x.double())
+            ulp = torch.finfo(dtype).eps * torch.exp2(torch.floor(torch.log2(expected)))
+            worst = float(((y.double() - expected).abs() / ulp).max())
+        else:
+            with mpmath.workprec(120):
+                worst = 0.0
+                for value, argument in zip(y.tolist(), x.tolist()):
+                    want = mpmath.exp(mpmath.mpf(argument))
+                    ulp = mpmath.mpf(2) ** (mpmath.floor(mpmath.log(want, 2)) - 52)
+                    worst = max(worst, float(abs(mpmath.mpf(value) - want) / ulp))
+        assert worst <= 2, f"{dtype} exp off by {worst:.2f} units in the last place"
+
+
+def test_exp_bites():
+    assert_bites_engine(test_exp_is_within_two_units_in_the_last_place, low_precision_exp)
+
+
 # --- building ----------------------------------------------------------------------------
 
 

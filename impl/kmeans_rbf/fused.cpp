@@ -11,6 +11,8 @@
 #include <algorithm>
 #include <cstring>
 #include <limits>
+#include <type_traits>
+#include <vector>
 
 namespace {
 
@@ -37,6 +39,83 @@ template <typename T, typename V> T tree_sum(V v) {
   for (int w = L / 2; w >= 1; w /= 2)
     for (int l = 0; l < w; ++l) r[l] += r[l + w];
   return r[0];
+}
+
+// exp of nonpositive arguments at or above the floor of streaming._softmax (the log of
+// the smallest normal number, plus 1), on whole vectors: Cody-Waite reduction
+// x = n ln2 + r, |r| <= ln2 / 2 (ln2 in two parts, the first with trailing zeros so that
+// n ln2_hi is exact), the Cephes polynomial (float) or Pade approximant (double) of
+// exp(r), and 2^n from its bits (n in [-1021, 0]: a normal number). Error within
+// 2 units in the last place (tests/test_fused.py measures it against float64 / mpmath
+// on every float32 exponent range); exp(0) = 1 exactly, as the one-hot checks need.
+template <typename T> struct Exp;
+template <> struct Exp<float> {
+  using V = Lanes<float>::V;
+  using I = Lanes<float>::I;
+  static V apply(V x) {
+    const V t = x * 1.44269504088896341f;
+    V n = __builtin_convertvector(__builtin_convertvector(t - 0.5f, I), V);  // trunc toward 0 of t - 1/2 <= 0
+    n = (t - 0.5f) < n ? n - 1.0f : n;                                     // floor(t - 1/2)
+    n = (t - n) > 0.5f ? n + 1.0f : n;                                     // round to nearest
+    V r = x - n * 0.693359375f;
+    r = r - n * -2.12194440e-4f;
+    const V z = r * r;
+    V p = 1.9875691500e-4f * r + 1.3981999507e-3f;
+    p = p * r + 8.3334519073e-3f;
+    p = p * r + 4.1665795894e-2f;
+    p = p * r + 1.6666665459e-1f;
+    p = p * r + 5.0000001201e-1f;
+    const V y = (p * z + r) + 1.0f;
+    const I bits = (__builtin_convertvector(n, I) + 127) << 23;
+    V scale;
+    std::memcpy(&scale, &bits, sizeof scale);
+    return y * scale;
+  }
+};
+template <> struct Exp<double> {
+  using V = Lanes<double>::V;
+  using I = Lanes<double>::I;
+  static V apply(V x) {
+    const V t = x * 1.4426950408889634073599;
+    V n = __builtin_convertvector(__builtin_convertvector(t - 0.5, I), V);
+    n = (t - 0.5) < n ? n - 1.0 : n;
+    n = (t - n) > 0.5 ? n + 1.0 : n;
+    V r = x - n * 6.93145751953125e-1;
+    r = r - n * 1.42860682030941723212e-6;
+    const V rr = r * r;
+    const V px = r * ((1.26177193074810590878e-4 * rr + 3.02994407707441961300e-2) * rr + 9.99999999999999999910e-1);
+    const V qx = ((3.00198505138664455042e-6 * rr + 2.52448340349684104192e-3) * rr + 2.27265548208155028766e-1) * rr +
+                 2.00000000000000000009e0;
+    const V y = 1.0 + 2.0 * (px / (qx - px));
+    const I bits = (__builtin_convertvector(n, I) + 1023) << 52;
+    V scale;
+    std::memcpy(&scale, &bits, sizeof scale);
+    return y * scale;
+  }
+};
+
+// exp_nonpositive: exp in place on a contiguous tensor of values in [floor, 0] (tests).
+void exp_nonpositive(at::Tensor& x) {
+  TORCH_CHECK(x.device().is_cpu() && x.is_contiguous() && (x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble),
+              "exp_nonpositive: a contiguous float32 or float64 CPU tensor");
+  auto run = [&](auto* p) {
+    using T = std::remove_pointer_t<decltype(p)>;
+    using V = typename Lanes<T>::V;
+    constexpr int L = Lanes<T>::L;
+    const int64_t n = x.numel();
+    int64_t i = 0;
+    for (; i + L <= n; i += L) store(p + i, Exp<T>::apply(load<V>(p + i)));
+    if (i < n) {  // the tail through a padded vector
+      T tail[L] = {};
+      std::memcpy(tail, p + i, (n - i) * sizeof(T));
+      store(tail, Exp<T>::apply(load<V>(tail)));
+      std::memcpy(p + i, tail, (n - i) * sizeof(T));
+    }
+  };
+  if (x.scalar_type() == at::kFloat)
+    run(x.data_ptr<float>());
+  else
+    run(x.data_ptr<double>());
 }
 
 void check_cpu(const at::Tensor& t, const char* name, at::ScalarType dtype) {
@@ -209,10 +288,126 @@ void one_hot(const at::Tensor& x, const at::Tensor& origin, const at::Tensor& la
     one_hot_impl<double>(x, origin, labels, sums, masses);
 }
 
+// softmax_sums: for the chunk's b columns of ST (K, cols), d^ with the re-decided rows'
+// exact distances (rounded once) in place, and their nearest (b,):
+//   w_ki = exp(max(-(ST[k, i] - nearest[i]) / T, floor)), then 0 where <= cut
+//     (streaming._softmax's weights: the regret times -1/T rounded to the working dtype,
+//     clamped, exp as above),
+//   Z[i] = sum_k w_ki, colmax[k] = max_i w_ki,
+//   masses[k] = sum_i w_ki / Z_i, sums = sum_i w_.i (x_i - origin)^T / Z_i  (K, D),
+// in the working dtype, block by block of columns: the weights of a block (WT, (K, block))
+// and its rows (x_i - origin) / Z_i (Yinv, (block, D)) stay in the cache for the block's
+// product. Returns the number of nonzero weights.
+template <typename T>
+int64_t softmax_sums_impl(const at::Tensor& ST, const at::Tensor& nearest, double temperature, double floor,
+                          double cut, const at::Tensor& x, const at::Tensor& origin, at::Tensor& WT, at::Tensor& Yinv,
+                          at::Tensor& Z, at::Tensor& colmax, at::Tensor& masses, at::Tensor& sums) {
+  using V = typename Lanes<T>::V;
+  using I = typename Lanes<T>::I;
+  constexpr int L = Lanes<T>::L;
+  const int64_t b = x.size(0), D = x.size(1), K = ST.size(0), cols = ST.size(1), block = WT.size(1);
+  TORCH_CHECK(WT.size(0) == K && cols >= b && Z.numel() >= b && colmax.numel() == K && masses.numel() == K &&
+              Yinv.size(0) >= block && Yinv.size(1) == D && nearest.numel() >= b && origin.numel() == D &&
+              sums.size(0) == K && sums.size(1) == D, "softmax_sums: inconsistent shapes");
+  const T* S = ST.data_ptr<T>();
+  T* W = WT.data_ptr<T>();
+  const T* near = nearest.data_ptr<T>();
+  T* z = Z.data_ptr<T>();
+  T* cm = colmax.data_ptr<T>();
+  T* mass = masses.data_ptr<T>();
+  const T* X = x.data_ptr<T>();
+  const T* o = origin.data_ptr<T>();
+  T* Y = Yinv.data_ptr<T>();
+  const T scale = T(-1.0 / temperature), lowest = T(floor), threshold = T(cut);
+  auto weight = [&](T s, T n) {  // one weight, as the vector code computes it
+    T lane[L] = {};
+    const T u = (s - n) * scale;
+    lane[0] = u < lowest ? lowest : u;
+    const T w = Exp<T>::apply(load<V>(lane))[0];
+    return w > threshold ? w : T(0);
+  };
+  for (int64_t k = 0; k < K; ++k) cm[k] = mass[k] = T(0);
+  sums.zero_();
+  std::vector<T> inv(block + L);
+  int64_t nonzero = 0;
+  for (int64_t s = 0; s < b; s += block) {
+    const int64_t r = std::min(block, b - s);
+    for (int64_t i = 0; i < r; ++i) z[s + i] = T(0);
+    for (int64_t k = 0; k < K; ++k) {
+      const T* Sk = S + k * cols + s;
+      T* Wk = W + k * block;
+      V top = {};
+      int64_t i = 0;
+      for (; i + L <= r; i += L) {
+        V u = (load<V>(Sk + i) - load<V>(near + s + i)) * scale;
+        u = u < lowest ? lowest - V{} : u;
+        V w = Exp<T>::apply(u);
+        w = w > threshold ? w : V{};
+        store(Wk + i, w);
+        store(z + s + i, load<V>(z + s + i) + w);
+        top = w > top ? w : top;
+      }
+      T largest = cm[k];
+      for (int l = 0; l < L; ++l) largest = top[l] > largest ? top[l] : largest;
+      for (; i < r; ++i) {
+        const T w = weight(Sk[i], near[s + i]);
+        Wk[i] = w;
+        z[s + i] += w;
+        largest = w > largest ? w : largest;
+      }
+      cm[k] = largest;
+    }
+    for (int64_t i = 0; i < r; ++i) {
+      const T inverse = T(1) / z[s + i];
+      inv[i] = inverse;
+      const T* xi = X + (s + i) * D;
+      for (int64_t j = 0; j < D; ++j) Y[i * D + j] = T(xi[j] - o[j]) * inverse;
+    }
+    for (int64_t k = 0; k < K; ++k) {
+      const T* Wk = W + k * block;
+      V acc = {};
+      I zeros = {};  // -1 per lane where a weight is 0
+      int64_t i = 0;
+      for (; i + L <= r; i += L) {
+        const V w = load<V>(Wk + i);
+        acc += w * load<V>(inv.data() + i);
+        zeros += (w == T(0));
+      }
+      int64_t count = i;
+      for (int l = 0; l < L; ++l) count += zeros[l];
+      T total = tree_sum<T>(acc);
+      for (; i < r; ++i) {
+        total += Wk[i] * inv[i];
+        count += Wk[i] != T(0);
+      }
+      mass[k] += total;
+      nonzero += count;
+    }
+    sums.addmm_(WT.narrow(1, 0, r), Yinv.narrow(0, 0, r));
+  }
+  return nonzero;
+}
+
+int64_t softmax_sums(const at::Tensor& ST, const at::Tensor& nearest, double temperature, double floor, double cut,
+                     const at::Tensor& x, const at::Tensor& origin, at::Tensor& WT, at::Tensor& Yinv, at::Tensor& Z,
+                     at::Tensor& colmax, at::Tensor& masses, at::Tensor& sums) {
+  const auto dtype = x.scalar_type();
+  TORCH_CHECK(dtype == at::kFloat || dtype == at::kDouble, "softmax_sums: x must be float32 or float64");
+  for (auto [t, name] : {std::pair{&nearest, "nearest"}, {&x, "x"}, {&origin, "origin"}, {&WT, "WT"},
+                         {&Yinv, "Yinv"}, {&Z, "Z"}, {&colmax, "colmax"}, {&masses, "masses"}, {&sums, "sums"}})
+    check_cpu(*t, name, dtype);
+  TORCH_CHECK(ST.device().is_cpu() && ST.scalar_type() == dtype && ST.stride(1) == 1, "softmax_sums: ST layout");
+  if (dtype == at::kFloat)
+    return softmax_sums_impl<float>(ST, nearest, temperature, floor, cut, x, origin, WT, Yinv, Z, colmax, masses, sums);
+  return softmax_sums_impl<double>(ST, nearest, temperature, floor, cut, x, origin, WT, Yinv, Z, colmax, masses, sums);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   // The GIL is released: streaming's worker threads run chunks concurrently.
   m.def("scores", &scores, py::call_guard<py::gil_scoped_release>());
   m.def("one_hot", &one_hot, py::call_guard<py::gil_scoped_release>());
+  m.def("softmax_sums", &softmax_sums, py::call_guard<py::gil_scoped_release>());
+  m.def("exp_nonpositive", &exp_nonpositive, py::call_guard<py::gil_scoped_release>());
 }

@@ -315,6 +315,11 @@ class _Workspace:
             "ones64": None,
             "ST": ((K, rows), like),
             "ST_block": ((K, block), like),
+            "block_rows": ((block, D), like),
+            "sums": ((K, D), like),
+            "Z": ((rows,), like),
+            "largest": ((K,), like),
+            "masses": ((K,), like),
             "block_centred": ((block, D), like),
             "labels": ((rows,), dict(dtype=torch.long, device=device)),
             "nearest": ((rows,), like),
@@ -675,6 +680,54 @@ def _hard_fused(x, frame, ws, acc, kernels):
         acc.energy += _nearest_sum(nearest, exact)
 
 
+def _fused_exact_columns(ST, nearest, labels, exact, dtype):
+    """Put the re-decided rows' exact distances (rounded once) in their columns of ``ST``,
+    with their nearest and labels: the regrets ``ST - nearest`` are then the eager
+    kernels' ``_exact_regrets`` for them, and the other rows' those of the expansion."""
+    d, rows = exact.d.to(dtype).numpy(), exact.rows.numpy()  # (NumPy: a few rows, on the CPU)
+    ST.numpy()[:, rows] = d.T
+    nearest.numpy()[rows] = d.min(axis=1)
+    labels.numpy()[rows] = exact.labels.numpy()
+
+
+def _softmax_fused(x, frame, ws, acc, kernels):
+    """``_softmax`` with the fused kernels, in the transposed layout (K, rows)."""
+    b = x.shape[0]
+    T = frame.temperature
+    labels, nearest, uncertain = _fused_scores(x, frame, ws, kernels, whole=True)
+    exact = _exact_rows(x, frame, uncertain)
+    ST = ws.ST
+    if exact is not None:
+        _fused_exact_columns(ST, nearest, labels, exact, ST.dtype)
+    floor = _SMALLEST_EXPONENT[ST.dtype]
+    Z, largest, masses, sums = ws.Z[:b], ws.largest, ws.masses, ws.sums
+    nonzero = kernels.softmax_sums(ST, nearest, T, floor, 2 * math.exp(floor), x, frame.origin, ws.ST_block,
+                                   ws.block_rows, Z, largest, masses, sums)
+    faint = torch.nonzero(largest < _RESCALE_BELOW[ST.dtype]).flatten()
+    if bool(Z.max() == 1.0) and nonzero == b:  # every row exactly one-hot: Lloyd's sums
+        if faint.numel():
+            sums, masses = torch.zeros_like(acc.sums), torch.zeros_like(acc.masses)
+            kernels.one_hot(x, frame.origin, labels, sums, masses)
+        else:
+            acc.one_hot_fused(x, frame.origin, labels, kernels)
+    elif not faint.numel():
+        acc.add(sums, masses)
+    else:
+        sums, masses = sums.to(torch.float64), masses.to(torch.float64)
+    if faint.numel():
+        regret = ST[faint, :b] - nearest[None, :]
+        least = regret.amin(dim=1)
+        w = torch.exp(-(regret - least[:, None]) / T - torch.log(Z)[None, :])
+        Y = x if frame.origin_is_zero else x - frame.origin
+        sums[faint] = (w @ Y).to(torch.float64)
+        masses[faint] = w.sum(dim=1).to(torch.float64)
+        offsets = torch.zeros_like(masses)
+        offsets[faint] = least.to(torch.float64)
+        acc.merge(sums, masses, offsets)
+    if frame.energy:
+        acc.energy += _nearest_sum(nearest, exact) - T * torch.sum(torch.log(Z), dtype=torch.float64)
+
+
 def _exact_regrets(exact, dtype):
     """Regrets of re-decided rows from their exact distances rounded once to ``dtype``:
     the arithmetic of every other row, on the numbers ``torch.squared_distances``
@@ -803,7 +856,7 @@ def _threshold_rows(v, tau, t, rows):
 
 _KERNELS = {"hard": _hard, "softmax": _softmax, "entmax15": _entmax15}
 # The fused kernels (kmeans_rbf.fused), where there is one for the kind.
-_FUSED_KERNELS = {"hard": _hard_fused}
+_FUSED_KERNELS = {"hard": _hard_fused, "softmax": _softmax_fused}
 
 
 # --- compiled kernels ------------------------------------------------------------------

@@ -182,37 +182,38 @@ def test_hard_statistics_bite():
     assert_bites_engine(test_hard_statistics_fused_and_eager_are_the_same, scores_without_repair)
 
 
-def softmax_without_exact_columns():
+def exact_columns_not_written():
     # The bug: the re-decided rows' exact distances not written into the scores, so their
     # weights come from the expansion (and, at a low temperature, from the wrong centre).
     return patched(streaming, _fused_exact_columns=lambda ST, nearest, labels, exact, dtype: None)
 
 
 @given(problem=problems(), rows=st.integers(1, 120), block=st.integers(1, 40),
-       temperature=st.sampled_from([1e-30, 0.05, 1.0, 30.0]))
-def test_softmax_steps_fused_and_eager_agree(problem, rows, block, temperature):
+       temperature=st.sampled_from([1e-30, 0.05, 1.0, 30.0]), kind=st.sampled_from(["softmax", "entmax15"]))
+def test_soft_steps_fused_and_eager_agree(problem, rows, block, temperature, kind):
     # Each within the soft step's bound of the reference (tests/test_torch_matches_
     # reference.py), so within twice it of each other. Where the eager step is exactly
-    # Lloyd's (T = 1e-30: every weight but the nearest's underflows, the certified
-    # nearest taking all), the fused one must be too, bit for bit: there the bound is
+    # Lloyd's (T = 1e-30: every weight but the nearest's underflows, or is outside the
+    # entmax15 support, the certified nearest taking all), the fused one must be too, bit
+    # for bit: there the bound is
     # infinite (a near-tie decides which centre a point moves), the certification is not.
     # Catches: the re-decided rows' weights taken from the expansion.
     X, C = problem
     budget = rows * streaming._bytes_per_row(C.shape[0], C.shape[1], C.dtype)
     with patched(streaming, _fused_block_rows=lambda rows, n_clusters, dtype: min(rows, block)):
         with engine("fused"):
-            fast = streaming.step(X, C, temperature, "softmax", budget)
+            fast = streaming.step(X, C, temperature, kind, budget)
         with engine("eager"):
-            eager = streaming.step(X, C, temperature, "softmax", budget)
+            eager = streaming.step(X, C, temperature, kind, budget)
             lloyd = streaming.step(X, C, None, "hard", budget)
     if torch.equal(eager, lloyd):
-        assert torch.equal(fast, eager), "an exactly one-hot softmax step differs from Lloyd's"
-    bound = error_bounds(X.double().numpy(), C.double().numpy(), temperature, "softmax", C.dtype)["soft_step"]
-    assert_within(fast.double().numpy(), eager.double().numpy(), 2 * bound, "fused vs eager softmax step")
+        assert torch.equal(fast, eager), f"an exactly one-hot {kind} step differs from Lloyd's"
+    bound = error_bounds(X.double().numpy(), C.double().numpy(), temperature, kind, C.dtype)["soft_step"]
+    assert_within(fast.double().numpy(), eager.double().numpy(), 2 * bound, f"fused vs eager {kind} step")
 
 
-def test_softmax_steps_bite():
-    assert_bites_engine(test_softmax_steps_fused_and_eager_agree, softmax_without_exact_columns)
+def test_soft_steps_bite():
+    assert_bites_engine(test_soft_steps_fused_and_eager_agree, exact_columns_not_written)
 
 
 # --- the vector exp ----------------------------------------------------------------------

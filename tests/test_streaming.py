@@ -28,7 +28,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torch.profiler import ProfilerActivity, profile
 
-from kmeans_rbf import reference, streaming
+from kmeans_rbf import fused, reference, streaming
 from kmeans_rbf import torch as krbf
 from kmeans_rbf.assertions import assert_within
 from kmeans_rbf.backends import NumpyCalls, rounded
@@ -92,6 +92,17 @@ def uncertified_supports():
     # The bug: the support check allows for the rounding of the logits but not for the
     # error of the distances (entmax15 supports taken from the expansion's logits).
     return patched(streaming, _support_slack=lambda error, temperature, dtype: 8 * torch.finfo(dtype).eps + 0 * error)
+
+
+@contextlib.contextmanager
+def eager_kernels():
+    # Not a bug: the eager kernels in place of the fused ones (kmeans_rbf.fused), for a
+    # bite that breaks a piece only they use.
+    previous = fused.use_fused(False)
+    try:
+        yield
+    finally:
+        fused.use_fused(previous)
 
 
 def dense_steps():
@@ -269,11 +280,22 @@ def test_support_at_a_threshold_within_rounding(C, temperature, path):
 
 
 def test_support_at_a_threshold_within_rounding_bites():
-    # The bug: the re-decided rows keep the threshold this module's arithmetic solved.
+    # The bug: the re-decided rows keep the threshold this module's arithmetic solved
+    # (the eager kernel: _reference_rows skipped; the fused one: the re-decided rows not
+    # set apart for the reference, their threshold solved by the kernel, unchecked).
     def without_reference_rows():
         return patched(streaming, _reference_rows=lambda tau, t, exact, temperature: None)
 
-    assert_bites_engine(test_support_at_a_threshold_within_rounding, without_reference_rows,
+    def re_decided_rows_solved_by_the_kernel():
+        # (and no support check: it alone would set the row apart again, since its
+        # entry is within the slack of the threshold)
+        return patched(streaming, _rows_apart=lambda uncertain, ws: ws.apart[: uncertain.numel()].zero_(),
+                       _support_slack=lambda error, temperature, dtype: -1.0)
+
+    with eager_kernels():
+        assert_bites_engine(test_support_at_a_threshold_within_rounding, without_reference_rows,
+                            *THRESHOLD_WITHIN_ROUNDING[1], "streamed")
+    assert_bites_engine(test_support_at_a_threshold_within_rounding, re_decided_rows_solved_by_the_kernel,
                         *THRESHOLD_WITHIN_ROUNDING[1], "streamed")
 
 

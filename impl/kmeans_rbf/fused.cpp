@@ -9,6 +9,8 @@
 #include <torch/extension.h>
 
 #include <algorithm>
+#include <cmath>
+#include <tuple>
 #include <cstring>
 #include <limits>
 #include <type_traits>
@@ -402,6 +404,174 @@ int64_t softmax_sums(const at::Tensor& ST, const at::Tensor& nearest, double tem
   return softmax_sums_impl<double>(ST, nearest, temperature, floor, cut, x, origin, WT, Yinv, Z, colmax, masses, sums);
 }
 
+// entmax15_sums: for the chunk's b columns of ST (K, cols), d^ with the re-decided rows'
+// exact distances (rounded once) in place, their nearest and runner-up (b,):
+//   v_k = (ST[k, i] - nearest_i) (-1/(2T))  (u = z/2, row maximum 0),
+//   tau_i: Newton steps from the root of the two largest entries (streaming._entmax15),
+//     then the exact solve on S = {v > tau}, accepted iff {v > tau_S} = S
+//     (torch._solve_threshold's arithmetic),
+//   apart_i (in and out): rows the caller decides (the re-decided ones on entry; on
+//     return also those not converged or with an entry within slack_i = slack_a n_i +
+//     slack_b of tau (streaming._support_slack)): their weights are left out here,
+//   p_ki = [v_k - tau_i]_+^2 of the others, masses[k] = sum_i p_ki, sums = sum_i p_.i
+//     (x_i - origin)^T (K, D) in the working dtype, the block's product in the cache,
+// L rows at a time, every pass over the centres on a few kilobytes in the L1 cache.
+// Returns (sum over the rows not apart of 2 (tau + 1) + (2/3)(sum_k t^3 - 1), t = [v -
+// tau]_+, in float64: the free energy is sum_i d_i(1) - T times it; the number of those
+// rows that are exactly one-hot (tau = -1, one entry)).
+template <typename T>
+std::tuple<double, int64_t> entmax15_sums_impl(const at::Tensor& ST, const at::Tensor& nearest, const at::Tensor& second,
+                                               const at::Tensor& norms, double temperature, double slack_a,
+                                               double slack_b, int64_t newton_steps, const at::Tensor& x,
+                                               const at::Tensor& origin, at::Tensor& PT, at::Tensor& Yblock,
+                                               at::Tensor& apart, at::Tensor& masses, at::Tensor& sums) {
+  using V = typename Lanes<T>::V;
+  using I = typename Lanes<T>::I;
+  constexpr int L = Lanes<T>::L;
+  // PT is (K, block + L): the last group of a block writes whole vectors.
+  const int64_t b = x.size(0), D = x.size(1), K = ST.size(0), cols = ST.size(1), block = PT.size(1) - L;
+  TORCH_CHECK(block >= 1 && PT.size(0) == K && cols >= b && masses.numel() == K && Yblock.size(0) >= block &&
+              Yblock.size(1) == D && nearest.numel() >= b && second.numel() >= b && norms.numel() >= b &&
+              apart.numel() >= b && origin.numel() == D && sums.size(0) == K && sums.size(1) == D,
+              "entmax15_sums: inconsistent shapes");
+  const T* S = ST.data_ptr<T>();
+  T* P = PT.data_ptr<T>();
+  const T* near = nearest.data_ptr<T>();
+  const T* sec = second.data_ptr<T>();
+  const T* nrm = norms.data_ptr<T>();
+  bool* out = apart.data_ptr<bool>();
+  T* mass = masses.data_ptr<T>();
+  const T* X = x.data_ptr<T>();
+  const T* o = origin.data_ptr<T>();
+  T* Y = Yblock.data_ptr<T>();
+  const T scale = T(-0.5 / temperature), sa = T(slack_a), sb = T(slack_b);
+  const T Kt = T(K);
+  for (int64_t k = 0; k < K; ++k) mass[k] = T(0);
+  sums.zero_();
+  std::vector<V> column_mass(K);
+  double energy = 0.0;
+  int64_t one_hot = 0;
+  // One group of L rows: columns [i, i + L) of S (padded lanes read `pad`, a copy).
+  std::vector<T> pad(K * L);
+  for (int64_t s = 0; s < b; s += block) {
+    const int64_t r = std::min(block, b - s);
+    for (int64_t k = 0; k < K; ++k) column_mass[k] = V{};
+    for (int64_t i = 0; i < r; i += L) {
+      const int64_t lanes = std::min<int64_t>(L, r - i);
+      const T* base = S + s + i;
+      int64_t stride = cols;
+      T n_[L], sec_[L], norm_[L];
+      bool in_[L];
+      for (int l = 0; l < L; ++l) {
+        const int64_t row = s + i + std::min<int64_t>(l, lanes - 1);  // padded lanes repeat the last row
+        n_[l] = near[row];
+        sec_[l] = sec[row];
+        norm_[l] = nrm[row];
+        in_[l] = out[row];
+      }
+      if (lanes < L) {
+        for (int64_t k = 0; k < K; ++k)
+          for (int l = 0; l < L; ++l) pad[k * L + l] = S[k * cols + s + i + std::min<int64_t>(l, lanes - 1)];
+        base = pad.data();
+        stride = L;
+      }
+      const V nv = load<V>(n_);
+      auto v_of = [&](int64_t k) { return (load<V>(base + k * stride) - nv) * scale; };
+      // the root of the two largest entries: a lower bound of tau (-1 below w = -1)
+      const V w = (load<V>(sec_) - nv) * scale;
+      V tau;
+      for (int l = 0; l < L; ++l) {
+        const T wl = w[l];
+        const T q = T(2) - wl * wl;
+        tau[l] = wl > T(-1) ? (wl - std::sqrt(q > T(0) ? q : T(0))) / T(2) : T(-1);
+      }
+      for (int64_t step = 0; step < newton_steps; ++step) {
+        V total = {}, squares = {};
+        for (int64_t k = 0; k < K; ++k) {
+          V t = v_of(k);
+          t = t > tau ? t : tau;
+          total += t;
+          squares += t * t;
+        }
+        const V m = total - Kt * tau;
+        const V q = (squares - T(2) * tau * total) + Kt * tau * tau;
+        tau = tau + (q - T(1)) / (T(2) * m);
+      }
+      V m = {}, q = {}, size = {};
+      for (int64_t k = 0; k < K; ++k) {
+        V t = v_of(k) - tau;
+        t = t > T(0) ? t : V{};
+        m += t;
+        q += t * t;
+        size += t > T(0) ? T(1) - V{} : V{};
+      }
+      const V mean = m / size;
+      const V variance = q / size - mean * mean;
+      const V delta = (T(1) - size * variance) / size;
+      V root;
+      for (int l = 0; l < L; ++l) root[l] = std::sqrt(delta[l] > T(0) ? delta[l] : T(0));
+      tau = (mean + tau) - root;
+      tau = tau < T(-1) ? T(-1) - V{} : tau;
+      V close = std::numeric_limits<T>::infinity() - V{}, count = {}, cubes_lo = {};
+      for (int64_t k = 0; k < K; ++k) {
+        const V d = v_of(k) - tau;
+        const V a = d < T(0) ? -d : d;
+        close = a < close ? a : close;
+        count += d > T(0) ? T(1) - V{} : V{};
+      }
+      I keep;  // lanes whose weights are decided here
+      for (int l = 0; l < L; ++l) {
+        const bool converged = count[l] == size[l];
+        const bool near_threshold = !(close[l] > sa * norm_[l] + sb);
+        const bool decided = l < lanes && !in_[l] && converged && !near_threshold;
+        keep[l] = decided ? -1 : 0;
+        if (l < lanes) out[s + i + l] = !decided;
+      }
+      double cubes[L] = {};
+      for (int64_t k = 0; k < K; ++k) {
+        V t = v_of(k) - tau;
+        t = (t > T(0)) & keep ? t : V{};
+        const V p = t * t;
+        store(P + k * (block + L) + i, p);  // (padded lanes land in the L spare columns)
+        column_mass[k] += p;
+        const V c = p * t;
+        for (int l = 0; l < L; ++l) cubes[l] += double(c[l]);
+      }
+      for (int l = 0; l < lanes; ++l) {
+        if (!keep[l]) continue;
+        energy += 2.0 * (double(tau[l]) + 1.0) + (2.0 / 3.0) * (cubes[l] - 1.0);
+        one_hot += tau[l] == T(-1) && count[l] == T(1);
+      }
+    }
+    for (int64_t k = 0; k < K; ++k) mass[k] += tree_sum<T>(column_mass[k]);
+    for (int64_t i = 0; i < r; ++i) {
+      const T* xi = X + (s + i) * D;
+      for (int64_t j = 0; j < D; ++j) Y[i * D + j] = T(xi[j] - o[j]);
+    }
+    sums.addmm_(PT.narrow(1, 0, r), Yblock.narrow(0, 0, r));
+  }
+  return {energy, one_hot};
+}
+
+std::tuple<double, int64_t> entmax15_sums(const at::Tensor& ST, const at::Tensor& nearest, const at::Tensor& second,
+                                          const at::Tensor& norms, double temperature, double slack_a, double slack_b,
+                                          int64_t newton_steps, const at::Tensor& x, const at::Tensor& origin,
+                                          at::Tensor& PT, at::Tensor& Yblock, at::Tensor& apart, at::Tensor& masses,
+                                          at::Tensor& sums) {
+  const auto dtype = x.scalar_type();
+  TORCH_CHECK(dtype == at::kFloat || dtype == at::kDouble, "entmax15_sums: x must be float32 or float64");
+  for (auto [t, name] : {std::pair{&nearest, "nearest"}, {&second, "second"}, {&norms, "norms"}, {&x, "x"},
+                         {&origin, "origin"}, {&PT, "PT"}, {&Yblock, "Yblock"}, {&masses, "masses"}, {&sums, "sums"}})
+    check_cpu(*t, name, dtype);
+  check_cpu(apart, "apart", at::kBool);
+  TORCH_CHECK(ST.device().is_cpu() && ST.scalar_type() == dtype && ST.stride(1) == 1, "entmax15_sums: ST layout");
+  if (dtype == at::kFloat)
+    return entmax15_sums_impl<float>(ST, nearest, second, norms, temperature, slack_a, slack_b, newton_steps, x, origin,
+                                     PT, Yblock, apart, masses, sums);
+  return entmax15_sums_impl<double>(ST, nearest, second, norms, temperature, slack_a, slack_b, newton_steps, x, origin,
+                                    PT, Yblock, apart, masses, sums);
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -409,5 +579,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("scores", &scores, py::call_guard<py::gil_scoped_release>());
   m.def("one_hot", &one_hot, py::call_guard<py::gil_scoped_release>());
   m.def("softmax_sums", &softmax_sums, py::call_guard<py::gil_scoped_release>());
+  m.def("entmax15_sums", &entmax15_sums, py::call_guard<py::gil_scoped_release>());
   m.def("exp_nonpositive", &exp_nonpositive, py::call_guard<py::gil_scoped_release>());
 }

@@ -316,6 +316,8 @@ class _Workspace:
             "ST": ((K, rows), like),
             "ST_block": ((K, block), like),
             "block_rows": ((block, D), like),
+            "PT": ((K, block + 64 // (torch.finfo(dtype).bits // 8)), like),  # a vector of spare columns
+            "apart": ((rows,), dict(dtype=torch.bool, device=device)),
             "sums": ((K, D), like),
             "Z": ((rows,), like),
             "largest": ((K,), like),
@@ -543,7 +545,7 @@ def _reference_rows(tau, t, exact, temperature):
     (``_Apart``, or None) for ``_add_apart``.
     """
     p = krbf_torch._reference_entmax15(exact.d, temperature, t.dtype)
-    one_hot = (p == 1.0).any(dim=1)
+    one_hot = _one_hot_rows(p)
     t[exact.rows] = p.to(t.dtype)  # t = sqrt(p), exact for 0 and 1
     tau[exact.rows] = -1.0
     if bool(one_hot.all()):
@@ -553,14 +555,21 @@ def _reference_rows(tau, t, exact, temperature):
     return apart
 
 
+def _one_hot_rows(p):
+    """Rows of responsibilities with a single nonzero entry (which is then 1). Not "an
+    entry equal to 1": a row (1, 1e-28) sums to 1 in float64 and is not one-hot."""
+    return torch.count_nonzero(p, dim=1) == 1
+
+
 def _add_apart(apart, Y, cubes, tau64, temperature):
-    """``(sums, masses, energy - sum d_i(1))`` of the rows apart, float64; their entries of
-    ``cubes`` and ``tau64`` (if given) set so that the chunk's energy formula gives them 0."""
+    """``(sums, masses, energy - sum d_i(1))`` of the rows apart (``Y`` their rows relative
+    to the origin), float64; their entries of ``cubes`` and ``tau64`` (if given) set so
+    that the chunk's energy formula gives them 0."""
     if cubes is not None:
         cubes[apart.rows] = 1.0
         tau64[apart.rows] = -1.0
     p, d = apart.p, apart.d
-    sums = p.T @ Y[apart.rows].to(torch.float64)
+    sums = p.T @ Y.to(torch.float64)
     # F_i = sum_k p_k d_k - T (4/3)(1 - sum_k p_k^{3/2}), less d_i(1) (in the chunk's sum)
     energy = torch.sum(torch.sum(p * d, dim=1) - d.min(dim=1).values
                        - temperature * (4.0 / 3.0) * (1 - torch.sum(p * torch.sqrt(p), dim=1)))
@@ -728,6 +737,50 @@ def _softmax_fused(x, frame, ws, acc, kernels):
         acc.energy += _nearest_sum(nearest, exact) - T * torch.sum(torch.log(Z), dtype=torch.float64)
 
 
+def _rows_apart(uncertain, ws):
+    """The rows the fused entmax15 kernel leaves to the reference from the start: the
+    re-decided ones (their threshold is the reference's, not the kernel's)."""
+    return ws.apart[: uncertain.numel()].copy_(uncertain)
+
+
+def _entmax15_fused(x, frame, ws, acc, kernels):
+    """``_entmax15`` with the fused kernels: thresholds, weights and sums of the rows
+    certified in ``fused.entmax15_sums``; the others (re-decided, unconverged, or with an
+    entry within the support slack of the threshold) take the reference's own
+    responsibilities from their exact distances, as the eager kernel's ``_reference_rows``."""
+    b = x.shape[0]
+    T = frame.temperature
+    labels, nearest, uncertain = _fused_scores(x, frame, ws, kernels, whole=True)
+    exact = _exact_rows(x, frame, uncertain)
+    if exact is not None:
+        _fused_exact_columns(ws.ST, nearest, labels, exact, ws.ST.dtype)
+    apart = _rows_apart(uncertain, ws)
+    # _support_slack of the error eps n_i + (eps m_max + a), linear in n_i: slack_a n_i + slack_b
+    slack_b = _support_slack(frame.eps * frame.m_max + frame.absolute, T, x.dtype)
+    slack_a = _support_slack(frame.eps * frame.m_max + frame.absolute + frame.eps, T, x.dtype) - slack_b
+    energy, one_hot = kernels.entmax15_sums(ws.ST, nearest, ws.second, ws.norms, T, slack_a, slack_b,
+                                            krbf_torch._NEWTON_STEPS_FROM_ROOT, x, frame.origin, ws.PT,
+                                            ws.block_rows, apart, ws.masses, ws.sums)
+    more = _exact_rows(x, frame, apart & ~uncertain)
+    if more is not None:
+        exact = _joined(exact, more)
+    p = None if exact is None else krbf_torch._reference_entmax15(exact.d, T, x.dtype)
+    if frame.energy:
+        acc.energy += _nearest_sum(nearest, exact) - T * energy
+    apart_rows = 0 if exact is None else exact.rows.numel()
+    if one_hot == b - apart_rows and (p is None or bool(_one_hot_rows(p).all())):
+        if p is not None:  # every row exactly one-hot: Lloyd's sums
+            labels[exact.rows] = torch.argmax(p, dim=1)
+        acc.one_hot_fused(x, frame.origin, labels, kernels)
+        return
+    acc.add(ws.sums, ws.masses)
+    if p is not None:
+        Y = x[exact.rows] if frame.origin_is_zero else x[exact.rows] - frame.origin
+        sums, masses, energy = _add_apart(_Apart(exact.rows, p, exact.d), Y, None, None, T)
+        acc.add(sums, masses)
+        acc.energy += energy
+
+
 def _exact_regrets(exact, dtype):
     """Regrets of re-decided rows from their exact distances rounded once to ``dtype``:
     the arithmetic of every other row, on the numbers ``torch.squared_distances``
@@ -824,7 +877,7 @@ def _entmax15(x, frame, ws, acc):
         cubes = torch.mul(t, t, out=scratch).mul_(t).sum(dim=1, dtype=torch.float64)
         tau64 = tau[:, 0].to(torch.float64)
     if apart is not None:
-        sums, masses, energy = _add_apart(apart, Y, cubes, tau64, T)
+        sums, masses, energy = _add_apart(apart, Y[apart.rows], cubes, tau64, T)
         acc.add(sums, masses)
         acc.energy += energy
     if frame.energy:
@@ -856,7 +909,7 @@ def _threshold_rows(v, tau, t, rows):
 
 _KERNELS = {"hard": _hard, "softmax": _softmax, "entmax15": _entmax15}
 # The fused kernels (kmeans_rbf.fused), where there is one for the kind.
-_FUSED_KERNELS = {"hard": _hard_fused, "softmax": _softmax_fused}
+_FUSED_KERNELS = {"hard": _hard_fused, "softmax": _softmax_fused, "entmax15": _entmax15_fused}
 
 
 # --- compiled kernels ------------------------------------------------------------------

@@ -24,11 +24,13 @@ template <> struct Lanes<float> {
   static constexpr int L = 16;
   typedef float V __attribute__((vector_size(64)));
   typedef int32_t I __attribute__((vector_size(64)));
+  typedef double VD __attribute__((vector_size(128)));  // the lanes in float64
 };
 template <> struct Lanes<double> {
   static constexpr int L = 8;
   typedef double V __attribute__((vector_size(64)));
   typedef int64_t I __attribute__((vector_size(64)));
+  typedef double VD __attribute__((vector_size(64)));
 };
 
 template <typename V> V load(const void* p) { V v; std::memcpy(&v, p, sizeof v); return v; }
@@ -422,11 +424,13 @@ int64_t softmax_sums(const at::Tensor& ST, const at::Tensor& nearest, double tem
 template <typename T>
 std::tuple<double, int64_t> entmax15_sums_impl(const at::Tensor& ST, const at::Tensor& nearest, const at::Tensor& second,
                                                const at::Tensor& norms, double temperature, double slack_a,
-                                               double slack_b, int64_t newton_steps, const at::Tensor& x,
+                                               double slack_b, int64_t newton_steps, bool with_energy,
+                                               const at::Tensor& x,
                                                const at::Tensor& origin, at::Tensor& PT, at::Tensor& Yblock,
                                                at::Tensor& apart, at::Tensor& masses, at::Tensor& sums) {
   using V = typename Lanes<T>::V;
   using I = typename Lanes<T>::I;
+  using VD = typename Lanes<T>::VD;
   constexpr int L = Lanes<T>::L;
   // PT is (K, block + L): the last group of a block writes whole vectors.
   const int64_t b = x.size(0), D = x.size(1), K = ST.size(0), cols = ST.size(1), block = PT.size(1) - L;
@@ -448,7 +452,7 @@ std::tuple<double, int64_t> entmax15_sums_impl(const at::Tensor& ST, const at::T
   const T Kt = T(K);
   for (int64_t k = 0; k < K; ++k) mass[k] = T(0);
   sums.zero_();
-  std::vector<V> column_mass(K);
+  std::vector<V> column_mass(K), group(K), vbuf(K);
   double energy = 0.0;
   int64_t one_hot = 0;
   // One group of L rows: columns [i, i + L) of S (padded lanes read `pad`, a copy).
@@ -476,7 +480,6 @@ std::tuple<double, int64_t> entmax15_sums_impl(const at::Tensor& ST, const at::T
         stride = L;
       }
       const V nv = load<V>(n_);
-      auto v_of = [&](int64_t k) { return (load<V>(base + k * stride) - nv) * scale; };
       // the root of the two largest entries: a lower bound of tau (-1 below w = -1)
       const V w = (load<V>(sec_) - nv) * scale;
       V tau;
@@ -485,21 +488,30 @@ std::tuple<double, int64_t> entmax15_sums_impl(const at::Tensor& ST, const at::T
         const T q = T(2) - wl * wl;
         tau[l] = wl > T(-1) ? (wl - std::sqrt(q > T(0) ? q : T(0))) / T(2) : T(-1);
       }
-      for (int64_t step = 0; step < newton_steps; ++step) {
+      // v (K vectors) into the L1 buffer, with the first Newton step's moments
+      for (int64_t step = 0; step < std::max<int64_t>(newton_steps, 1); ++step) {
         V total = {}, squares = {};
         for (int64_t k = 0; k < K; ++k) {
-          V t = v_of(k);
-          t = t > tau ? t : tau;
+          V v;
+          if (step == 0) {
+            v = (load<V>(base + k * stride) - nv) * scale;
+            vbuf[k] = v;
+          } else {
+            v = vbuf[k];
+          }
+          const V t = v > tau ? v : tau;
           total += t;
           squares += t * t;
         }
-        const V m = total - Kt * tau;
-        const V q = (squares - T(2) * tau * total) + Kt * tau * tau;
-        tau = tau + (q - T(1)) / (T(2) * m);
+        if (step < newton_steps) {
+          const V m = total - Kt * tau;
+          const V q = (squares - T(2) * tau * total) + Kt * tau * tau;
+          tau = tau + (q - T(1)) / (T(2) * m);
+        }
       }
       V m = {}, q = {}, size = {};
       for (int64_t k = 0; k < K; ++k) {
-        V t = v_of(k) - tau;
+        V t = vbuf[k] - tau;
         t = t > T(0) ? t : V{};
         m += t;
         q += t * t;
@@ -512,34 +524,42 @@ std::tuple<double, int64_t> entmax15_sums_impl(const at::Tensor& ST, const at::T
       for (int l = 0; l < L; ++l) root[l] = std::sqrt(delta[l] > T(0) ? delta[l] : T(0));
       tau = (mean + tau) - root;
       tau = tau < T(-1) ? T(-1) - V{} : tau;
-      V close = std::numeric_limits<T>::infinity() - V{}, count = {}, cubes_lo = {};
+      // the check, the weights and their cubes in one pass; lanes not kept undone after
+      V close = std::numeric_limits<T>::infinity() - V{}, count = {};
+      VD cubes = {};
       for (int64_t k = 0; k < K; ++k) {
-        const V d = v_of(k) - tau;
+        const V d = vbuf[k] - tau;
         const V a = d < T(0) ? -d : d;
         close = a < close ? a : close;
+        const V t = d > T(0) ? d : V{};
         count += d > T(0) ? T(1) - V{} : V{};
+        const V p = t * t;
+        store(P + k * (block + L) + i, p);  // (padded lanes land in the L spare columns)
+        group[k] = p;
+        if (with_energy) cubes += __builtin_convertvector(p * t, VD);
       }
       I keep;  // lanes whose weights are decided here
+      bool all_kept = true;
       for (int l = 0; l < L; ++l) {
         const bool converged = count[l] == size[l];
         const bool near_threshold = !(close[l] > sa * norm_[l] + sb);
         const bool decided = l < lanes && !in_[l] && converged && !near_threshold;
         keep[l] = decided ? -1 : 0;
+        all_kept = all_kept && decided;
         if (l < lanes) out[s + i + l] = !decided;
       }
-      double cubes[L] = {};
-      for (int64_t k = 0; k < K; ++k) {
-        V t = v_of(k) - tau;
-        t = (t > T(0)) & keep ? t : V{};
-        const V p = t * t;
-        store(P + k * (block + L) + i, p);  // (padded lanes land in the L spare columns)
-        column_mass[k] += p;
-        const V c = p * t;
-        for (int l = 0; l < L; ++l) cubes[l] += double(c[l]);
+      if (all_kept) {
+        for (int64_t k = 0; k < K; ++k) column_mass[k] += group[k];
+      } else {
+        for (int64_t k = 0; k < K; ++k) {
+          column_mass[k] += keep ? group[k] : V{};
+          for (int l = 0; l < L; ++l)
+            if (!keep[l]) P[k * (block + L) + i + l] = T(0);
+        }
       }
       for (int l = 0; l < lanes; ++l) {
         if (!keep[l]) continue;
-        energy += 2.0 * (double(tau[l]) + 1.0) + (2.0 / 3.0) * (cubes[l] - 1.0);
+        if (with_energy) energy += 2.0 * (double(tau[l]) + 1.0) + (2.0 / 3.0) * (cubes[l] - 1.0);
         one_hot += tau[l] == T(-1) && count[l] == T(1);
       }
     }
@@ -555,7 +575,8 @@ std::tuple<double, int64_t> entmax15_sums_impl(const at::Tensor& ST, const at::T
 
 std::tuple<double, int64_t> entmax15_sums(const at::Tensor& ST, const at::Tensor& nearest, const at::Tensor& second,
                                           const at::Tensor& norms, double temperature, double slack_a, double slack_b,
-                                          int64_t newton_steps, const at::Tensor& x, const at::Tensor& origin,
+                                          int64_t newton_steps, bool with_energy, const at::Tensor& x,
+                                          const at::Tensor& origin,
                                           at::Tensor& PT, at::Tensor& Yblock, at::Tensor& apart, at::Tensor& masses,
                                           at::Tensor& sums) {
   const auto dtype = x.scalar_type();
@@ -566,10 +587,10 @@ std::tuple<double, int64_t> entmax15_sums(const at::Tensor& ST, const at::Tensor
   check_cpu(apart, "apart", at::kBool);
   TORCH_CHECK(ST.device().is_cpu() && ST.scalar_type() == dtype && ST.stride(1) == 1, "entmax15_sums: ST layout");
   if (dtype == at::kFloat)
-    return entmax15_sums_impl<float>(ST, nearest, second, norms, temperature, slack_a, slack_b, newton_steps, x, origin,
-                                     PT, Yblock, apart, masses, sums);
-  return entmax15_sums_impl<double>(ST, nearest, second, norms, temperature, slack_a, slack_b, newton_steps, x, origin,
-                                    PT, Yblock, apart, masses, sums);
+    return entmax15_sums_impl<float>(ST, nearest, second, norms, temperature, slack_a, slack_b, newton_steps, with_energy,
+                                     x, origin, PT, Yblock, apart, masses, sums);
+  return entmax15_sums_impl<double>(ST, nearest, second, norms, temperature, slack_a, slack_b, newton_steps, with_energy,
+                                    x, origin, PT, Yblock, apart, masses, sums);
 }
 
 }  // namespace

@@ -600,6 +600,7 @@ class _Accumulator:
         self.energy = torch.zeros((), **zeros)
         self.offsets = None
         self.count = 0
+        self.deferred = []  # (points, nearest): rows whose responsibilities come at the end
 
     def one_hot(self, Y, labels, ws):
         """Rows with one-hot weights on ``labels``: float64 sums in row order, counts.
@@ -747,7 +748,10 @@ def _entmax15_fused(x, frame, ws, acc, kernels):
     """``_entmax15`` with the fused kernels: thresholds, weights and sums of the rows
     certified in ``fused.entmax15_sums``; the others (re-decided, unconverged, or with an
     entry within the support slack of the threshold) take the reference's own
-    responsibilities from their exact distances, as the eager kernel's ``_reference_rows``."""
+    responsibilities from their exact distances, as the eager kernel's ``_reference_rows``:
+    at once if the chunk may be exactly one-hot (its sums are then Lloyd's), else
+    collected for the end of the worker's chunks (``_add_deferred``: a few NumPy calls
+    for all of them rather than a dozen per chunk)."""
     b = x.shape[0]
     T = frame.temperature
     labels, nearest, uncertain = _fused_scores(x, frame, ws, kernels, whole=True)
@@ -759,26 +763,50 @@ def _entmax15_fused(x, frame, ws, acc, kernels):
     slack_b = _support_slack(frame.eps * frame.m_max + frame.absolute, T, x.dtype)
     slack_a = _support_slack(frame.eps * frame.m_max + frame.absolute + frame.eps, T, x.dtype) - slack_b
     energy, one_hot = kernels.entmax15_sums(ws.ST, nearest, ws.second, ws.norms, T, slack_a, slack_b,
-                                            krbf_torch._NEWTON_STEPS_FROM_ROOT, x, frame.origin, ws.PT,
-                                            ws.block_rows, apart, ws.masses, ws.sums)
+                                            krbf_torch._NEWTON_STEPS_FROM_ROOT, frame.energy, x, frame.origin,
+                                            ws.PT, ws.block_rows, apart, ws.masses, ws.sums)
+    rows = torch.nonzero(apart).flatten()
+    if one_hot < b - rows.numel():  # not one-hot: the rows apart can wait
+        acc.add(ws.sums, ws.masses)
+        if frame.energy:
+            acc.energy += torch.sum(nearest, dtype=torch.float64) - T * energy
+        if rows.numel():
+            acc.deferred.append((x[rows], nearest[rows].to(torch.float64)))
+        return
     more = _exact_rows(x, frame, apart & ~uncertain)
     if more is not None:
         exact = _joined(exact, more)
-    p = None if exact is None else krbf_torch._reference_entmax15(exact.d, T, x.dtype)
     if frame.energy:
         acc.energy += _nearest_sum(nearest, exact) - T * energy
-    apart_rows = 0 if exact is None else exact.rows.numel()
-    if one_hot == b - apart_rows and (p is None or bool(_one_hot_rows(p).all())):
-        if p is not None:  # every row exactly one-hot: Lloyd's sums
+    p = None if exact is None else krbf_torch._reference_entmax15(exact.d, T, x.dtype)
+    if p is None or bool(_one_hot_rows(p).all()):  # every row exactly one-hot: Lloyd's sums
+        if p is not None:
             labels[exact.rows] = torch.argmax(p, dim=1)
         acc.one_hot_fused(x, frame.origin, labels, kernels)
         return
     acc.add(ws.sums, ws.masses)
-    if p is not None:
-        Y = x[exact.rows] if frame.origin_is_zero else x[exact.rows] - frame.origin
-        sums, masses, energy = _add_apart(_Apart(exact.rows, p, exact.d), Y, None, None, T)
-        acc.add(sums, masses)
-        acc.energy += energy
+    Y = x[exact.rows] if frame.origin_is_zero else x[exact.rows] - frame.origin
+    sums, masses, energy = _add_apart(_Apart(exact.rows, p, exact.d), Y, None, None, T)
+    acc.add(sums, masses)
+    acc.energy += energy
+
+
+def _add_deferred(acc, frame):
+    """The rows ``_entmax15_fused`` set apart and deferred: the reference's responsibilities
+    from their exact distances, their sums, masses and energy (``sum_i d_i(1)`` taken from
+    the expansion when they were deferred: corrected to the exact one here)."""
+    if not acc.deferred:
+        return
+    points = torch.cat([points for points, _ in acc.deferred])
+    nearest = torch.cat([nearest for _, nearest in acc.deferred])
+    acc.deferred.clear()
+    exact = _exact_rows(points, frame, torch.ones(points.shape[0], dtype=torch.bool))
+    p = krbf_torch._reference_entmax15(exact.d, frame.temperature, points.dtype)
+    Y = points if frame.origin_is_zero else points - frame.origin
+    sums, masses, energy = _add_apart(_Apart(exact.rows, p, exact.d), Y, None, None, frame.temperature)
+    acc.add(sums, masses)
+    if frame.energy:
+        acc.energy += energy + torch.sum(exact.nearest - nearest)
 
 
 def _exact_regrets(exact, dtype):
@@ -1209,6 +1237,7 @@ def _statistics(X, C, temperature, kind, shift, budget=None, energy=True):
                 else:
                     _KERNELS[kind](x, frame, ws, acc)
                 acc.count += x.shape[0]
+        _add_deferred(acc, frame)
         return acc.statistics()
 
     parts = krbf_torch._in_workers(work, workers)

@@ -21,8 +21,11 @@ Sections (``--sections``, default all but ``scaling``):
 * ``scaling`` (minutes): time of one soft step over N (1e4 to 1e7 points read from a
   memory-mapped ``.npy``), K (8 to 1024) and D (2 to 1024), in ns per N K D.
 
-``--compile`` also times the steps with the chunk kernels compiled (``torch.compile``,
-``kmeans_rbf.streaming.use_compile``), after a warm-up call that compiles them.
+The steps use the fused CPU kernels (``kmeans_rbf.fused``, built before the timing); the
+same steps with the eager kernels (``fused.use_fused(False)``) are timed too, to show what
+the fusion buys. ``--compile`` also times the steps with the chunk kernels compiled
+(``torch.compile``, ``kmeans_rbf.streaming.use_compile``, which takes precedence over the
+fused kernels), after a warm-up call that compiles them.
 
 Run ``python benchmarks/run.py`` (``--help`` for the options); it prints the command
 that reproduces it. The figures recorded in benchmarks/README.md come from it;
@@ -40,7 +43,7 @@ import time
 import numpy as np
 import torch
 
-from kmeans_rbf import streaming
+from kmeans_rbf import fused, streaming
 from kmeans_rbf import torch as krbf
 
 SECTIONS = ("steps", "float64", "entmax", "memory", "scaling")
@@ -136,6 +139,20 @@ def print_rows(section, peer_name, peers, times, ratios, targets=None):
 # --- sections --------------------------------------------------------------------------
 
 
+def under(setting, value, function):
+    """``function`` run with ``setting(value)`` in force (``fused.use_fused``,
+    ``streaming.use_compile``: each returns the previous value)."""
+
+    def call():
+        previous = setting(value)
+        try:
+            function()
+        finally:
+            setting(previous)
+
+    return call
+
+
 def steps_section(dtype, rounds, compile_too, label):
     torch.set_num_threads(2)
     N, K, D = 200_000, 64, 32
@@ -151,25 +168,20 @@ def steps_section(dtype, rounds, compile_too, label):
     for function in candidates.values():
         function()
     targets = {"lloyd_step": 1.0, "soft_step softmax": 2.0, "soft_step entmax15": 3.0}
+    if fused.enabled():  # what the fused kernels buy: the same steps with the eager ones
+        for name in targets:
+            candidates[f"{name} (eager kernels)"] = under(fused.use_fused, False, candidates[name])
+    else:
+        print("  (the fused kernels could not be built: the steps use the eager kernels)")
     if compile_too:
         previous = streaming.use_compile(True)
         start = time.perf_counter()
-        for name in list(candidates):
+        for name in list(targets):
             candidates[name]()
         print(f"  compilation (first calls): {time.perf_counter() - start:.0f} s")
         streaming.use_compile(previous)
-
-        def compiled(function):
-            def call():
-                previous = streaming.use_compile(True)
-                try:
-                    function()
-                finally:
-                    streaming.use_compile(previous)
-            return call
-
-        for name in list(candidates):
-            candidates[f"{name} (compiled)"] = compiled(candidates[name])
+        for name in list(targets):
+            candidates[f"{name} (compiled)"] = under(streaming.use_compile, True, candidates[name])
             targets[f"{name} (compiled)"] = targets[name]
     peers, times, ratios = interleaved(lambda: sklearn_iteration(X, C0, 2), candidates, rounds, 3)
     print_rows(label, "scikit-learn Lloyd iteration (marginal)", peers, times, ratios, targets)

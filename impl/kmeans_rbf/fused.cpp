@@ -49,9 +49,10 @@ template <typename T, typename V> T tree_sum(V v) {
 // the smallest normal number, plus 1), on whole vectors: Cody-Waite reduction
 // x = n ln2 + r, |r| <= ln2 / 2 (ln2 in two parts, the first with trailing zeros so that
 // n ln2_hi is exact), the Cephes polynomial (float) or Pade approximant (double) of
-// exp(r), and 2^n from its bits (n in [-1021, 0]: a normal number). Error within
-// 2 units in the last place (tests/test_fused.py measures it against float64 / mpmath
-// on every float32 exponent range); exp(0) = 1 exactly, as the one-hot checks need.
+// exp(r), and 2^n from its bits (n >= -125 in float32, >= -1021 in float64, so 2^n is a
+// normal number). Error within 2 units in the last place (tests/test_fused.py measures
+// it: 2 million float32 arguments against float64's exp, 2,000 float64 ones against
+// mpmath); exp(0) = 1 exactly, as the one-hot checks need.
 template <typename T> struct Exp;
 template <> struct Exp<float> {
   using V = Lanes<float>::V;
@@ -418,9 +419,9 @@ int64_t softmax_sums(const at::Tensor& ST, const at::Tensor& nearest, double tem
 //   p_ki = [v_k - tau_i]_+^2 of the others, masses[k] = sum_i p_ki, sums = sum_i p_.i
 //     (x_i - origin)^T (K, D) in the working dtype, the block's product in the cache,
 // L rows at a time, every pass over the centres on a few kilobytes in the L1 cache.
-// Returns (sum over the rows not apart of 2 (tau + 1) + (2/3)(sum_k t^3 - 1), t = [v -
-// tau]_+, in float64: the free energy is sum_i d_i(1) - T times it; the number of those
-// rows that are exactly one-hot (tau = -1, one entry)).
+// Returns (with_energy: the sum over the rows not apart of 2 (tau + 1) + (2/3)(sum_k t^3
+// - 1), t = [v - tau]_+, in float64, the free energy being sum_i d_i(1) - T times it;
+// else 0; and the number of those rows that are exactly one-hot (tau = -1, one entry)).
 template <typename T>
 std::tuple<double, int64_t> entmax15_sums_impl(const at::Tensor& ST, const at::Tensor& nearest, const at::Tensor& second,
                                                const at::Tensor& norms, double temperature, double slack_a,

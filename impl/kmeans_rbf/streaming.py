@@ -61,7 +61,8 @@ mmap_mode="r"))``); chunks are read as they are processed. Or call
 
 Guarantees: labels (kind='hard') and entmax15 supports are certified exact as in
 ``kmeans_rbf.torch`` (a re-decided point uses exact float64 distances, and for entmax15
-the reference's own responsibilities, ``_reference_rows``); each chunk's
+the reference's own responsibilities, ``_reference_rows``; the fused kernel also sets
+apart, for them, the rows its Newton steps did not settle); each chunk's
 soft sums are formed in the working dtype (a product over the chunk's rows) and the
 statistics accumulated across chunks in float64 (one-hot rows in float64 throughout);
 a chunk with NaN or inf raises
@@ -70,13 +71,25 @@ pass), distances beyond the range of float64 or of the working dtype raise Overf
 No autograd (``torch.no_grad``): a differentiable step is ``kmeans_rbf.torch.soft_step``
 with inputs that require grad.
 
+Fused kernels. On the CPU, in float32 and float64, the chunks go through the fused
+kernels of ``kmeans_rbf.fused`` (a C++ extension built on first use): each block of a
+few thousand rows is centred, multiplied by the centres and scanned for its nearest
+centre, runner-up and near-tie flag while it is in the cache; the soft kinds then form
+the weights, their normalisers and the block's sums product the same way. The maths,
+the certification and the flagged rows' exact repair are those of the eager kernels
+below (the same Python decides the flagged rows); exactly one-hot chunks take the same
+one-hot sums, bit for bit. ``fused.use_fused(False)`` (or ``KMEANS_RBF_FUSED=0``) runs
+the eager kernels, which also serve any other device and dtype, and a machine where the
+extension cannot be built. ``tests/test_fused.py`` checks the two against each other.
+
 Chunk size and memory. ``chunk_rows`` gives the rows per chunk for a memory ``budget``
 (default ``DEFAULT_BUDGET``, 32 MiB, shared by the workers below): a chunk's buffers
-(four (rows, K) matrices in the working dtype, the centred rows, their float64 copy)
-fit in it. That is all a step allocates beyond the data and O(K D) statistics: a soft
-step at N = 2,000,000, K = 256, D = 32 in float32 allocates about 32 MiB, where the
-(N, K) matrix alone would be 2 GiB (benchmarks/README.md; tests/test_streaming.py
-counts the allocations). Measured on two cores: 16-32 MiB is best (a smaller chunk
+(at most four (rows, K) matrices in the working dtype, the centred rows, their float64
+copy; each allocated on first use, and the fused kernels use fewer) fit in it. That is
+all a step allocates beyond the data and O(K D) statistics: a soft step at
+N = 2,000,000, K = 256, D = 32 in float32 allocates about 32 MiB, where the (N, K)
+matrix alone would be 2 GiB (benchmarks/README.md; tests/test_streaming.py counts the
+allocations). Measured on two cores: 16-32 MiB is best (a smaller chunk
 costs more per-op dispatch, a larger one falls out of the cache).
 
 Parallelism. On the CPU the chunks are shared by ``torch.get_num_threads()`` worker
@@ -725,15 +738,8 @@ def _softmax_fused(x, frame, ws, acc, kernels):
     else:
         sums, masses = sums.to(torch.float64), masses.to(torch.float64)
     if faint.numel():
-        regret = ST[faint, :b] - nearest[None, :]
-        least = regret.amin(dim=1)
-        w = torch.exp(-(regret - least[:, None]) / T - torch.log(Z)[None, :])
         Y = x if frame.origin_is_zero else x - frame.origin
-        sums[faint] = (w @ Y).to(torch.float64)
-        masses[faint] = w.sum(dim=1).to(torch.float64)
-        offsets = torch.zeros_like(masses)
-        offsets[faint] = least.to(torch.float64)
-        acc.merge(sums, masses, offsets)
+        _merge_faint(acc, faint, ST[faint, :b] - nearest[None, :], Z, Y, T, sums, masses)
     if frame.energy:
         acc.energy += _nearest_sum(nearest, exact) - T * torch.sum(torch.log(Z), dtype=torch.float64)
 
@@ -854,16 +860,23 @@ def _softmax(x, frame, ws, acc):
         else:
             sums, masses = sums.to(torch.float64), masses.to(torch.float64)
     if faint.numel():
-        regret = S[:, faint]
-        least = regret.amin(dim=0)
-        w = torch.exp(-(regret - least) / T - torch.log(Z)[:, None])
-        sums[faint] = (w.T @ Y).to(torch.float64)
-        masses[faint] = w.sum(dim=0).to(torch.float64)
-        offsets = torch.zeros_like(masses)
-        offsets[faint] = least.to(torch.float64)
-        acc.merge(sums, masses, offsets)
+        _merge_faint(acc, faint, S[:, faint].T, Z, Y, T, sums, masses)
     if frame.energy:
         acc.energy += _nearest_sum(nearest, exact) - T * torch.sum(torch.log(Z), dtype=torch.float64)
+
+
+def _merge_faint(acc, faint, regret, Z, Y, T, sums, masses):
+    """The chunk's statistics (float64 ``sums``, ``masses``, those of ``faint`` replaced)
+    merged into ``acc``, the faint centres' weights relative to their least regret:
+    ``regret`` (F, rows) their regrets, ``Z`` the rows' normalisers, ``Y`` the rows
+    relative to the origin (module docstring: softmax and underflow)."""
+    least = regret.amin(dim=1)
+    w = torch.exp(-(regret - least[:, None]) / T - torch.log(Z)[None, :])
+    sums[faint] = (w @ Y).to(torch.float64)
+    masses[faint] = w.sum(dim=1).to(torch.float64)
+    offsets = torch.zeros_like(masses)
+    offsets[faint] = least.to(torch.float64)
+    acc.merge(sums, masses, offsets)
 
 
 def _entmax15(x, frame, ws, acc):
@@ -1129,7 +1142,7 @@ def _entmax15_compiled(x, frame):
     tau64 = tau[:, 0].to(torch.float64)
     energy = sums.new_zeros(())
     if apart is not None:
-        more_sums, more_masses, energy = _add_apart(apart, Y, cubes, tau64, T)
+        more_sums, more_masses, energy = _add_apart(apart, Y[apart.rows], cubes, tau64, T)
         sums, masses = sums + more_sums, masses + more_masses
     if frame.energy:
         energy = energy + _nearest_sum(nearest, exact) - T * torch.sum(2 * (tau64 + 1) + (2.0 / 3.0) * (cubes - 1))

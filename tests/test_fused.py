@@ -296,3 +296,40 @@ def test_build_name_depends_on_the_machine(monkeypatch):
 
     monkeypatch.setattr("builtins.open", other_cpu)
     assert fused._machine_digest() != here
+
+
+# --- memory of the rows set apart ----------------------------------------------------------
+
+
+def deferred_without_bound():
+    # The bug: the fused entmax15 kernel's rows apart deferred to the end of the worker's
+    # chunks whatever their number (it took 1.2 GB at N = 2,000,000, K = 256): a bound
+    # of 10^12 chunks.
+    return patched(streaming, _DEFERRED_PER_CHUNK=1e-12)
+
+
+def test_rows_apart_are_added_before_they_exceed_an_eighth_of_a_chunk():
+    # Points planted on bisectors are re-decided, set apart and, among ordinary points
+    # (every other row), deferred: the chunks are not one-hot at T = 0.3. The rows
+    # deferred at once stay within an eighth of a chunk plus the chunk that crossed it,
+    # whatever N. Catches: deferral without that bound.
+    planted, C = planted_bisectors(3000, 8, 4, 0.0, "float64", 0)
+    ordinary = C[np.arange(3000) % 8] + np.random.default_rng(1).standard_normal((3000, 4))
+    X, C = torch.tensor(np.stack([planted, ordinary], axis=1).reshape(6000, 4)), torch.tensor(C)
+    rows = 100  # at most: the workers share the budget
+    budget = rows * streaming._bytes_per_row(8, 4, torch.float64)
+    held = []
+    add = streaming._add_deferred
+
+    def recording(acc, frame):
+        held.append(acc.deferred_rows)
+        add(acc, frame)
+
+    with patched(streaming, _add_deferred=recording):
+        streaming.sufficient_statistics(X, C, 0.3, kind="entmax15", budget=budget)
+    assert sum(held) > 4 * rows, "too few rows deferred for the bound to matter"
+    assert max(held) <= rows // 8 + rows, f"{max(held)} rows deferred at once"
+
+
+def test_rows_apart_bite():
+    assert_bites_engine(test_rows_apart_are_added_before_they_exceed_an_eighth_of_a_chunk, deferred_without_bound)

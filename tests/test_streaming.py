@@ -19,6 +19,7 @@ piece of the engine) to show that it does.
 """
 
 import contextlib
+import tracemalloc
 
 import entmax
 import numpy as np
@@ -235,6 +236,37 @@ def test_exact_rows_are_the_references_distances_bit_for_bit(D, seed, scale):
 
 def test_exact_rows_bite():
     assert_bites_engine(test_exact_rows_are_the_references_distances_bit_for_bit, torch_summed_exact_rows)
+
+
+def unblocked_exact_rows():
+    # The bug: every flagged row's (rows, K, D) float64 differences at once (the deferred
+    # rows of a soft step at N = 2,000,000, K = 256 took 1.2 GB).
+    return patched(krbf, _exact_block_rows=lambda n_clusters, n_features: 2**62)
+
+
+def test_exact_rows_take_bounded_memory_however_many_rows_are_flagged():
+    # 2000 rows flagged: their differences to 32 centres in D = 16 are 8 MiB (16 with
+    # their squares). In blocks of 256 KiB NumPy's peak (tracemalloc traces it) is the
+    # (2000, 32) distances twice while the blocks are joined (1 MiB), the rows in float32
+    # and float64 (0.4 MiB) and one block's differences and squares (0.5 MiB): below 3 MiB.
+    # The distances stay the reference's bit for bit. Catches: unblocked differences.
+    rng = np.random.default_rng(0)
+    X = torch.tensor(rng.standard_normal((2000, 16)), dtype=torch.float32)
+    C = X[:32].clone()
+    frame = streaming._frame(C, streaming.default_shift(C), None, "hard", energy=False)
+    with patched(krbf, _EXACT_BLOCK_BYTES=2**18):
+        tracemalloc.start()
+        try:
+            exact = streaming._exact_rows(X, frame, torch.ones(2000, dtype=torch.bool))
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+    assert np.array_equal(exact.d.numpy(), reference.squared_distances(X.double().numpy(), C.double().numpy()))
+    assert peak < 3 * 2**20, f"the exact rows took {peak / 2**20:.1f} MiB"
+
+
+def test_exact_rows_memory_bites():
+    assert_bites_engine(test_exact_rows_take_bounded_memory_however_many_rows_are_flagged, unblocked_exact_rows)
 
 
 def test_two_smallest_distances_and_margins_are_the_references_bit_for_bit():

@@ -86,11 +86,15 @@ Chunk size and memory. ``chunk_rows`` gives the rows per chunk for a memory ``bu
 (default ``DEFAULT_BUDGET``, 32 MiB, shared by the workers below): a chunk's buffers
 (at most four (rows, K) matrices in the working dtype, the centred rows, their float64
 copy; each allocated on first use, and the fused kernels use fewer) fit in it. That is
-all a step allocates beyond the data and O(K D) statistics: a soft step at
-N = 2,000,000, K = 256, D = 32 in float32 allocates about 32 MiB, where the (N, K)
-matrix alone would be 2 GiB (benchmarks/README.md; tests/test_streaming.py counts the
-allocations). Measured on two cores: 16-32 MiB is best (a smaller chunk
-costs more per-op dispatch, a larger one falls out of the cache).
+all a step allocates beyond the data and O(K D) statistics, with the float64 differences
+of rows re-decided exactly (in blocks of 16 MiB, ``torch._EXACT_BLOCK_BYTES``, however
+many are flagged; ``_DEFERRED_PER_CHUNK`` bounds the entmax15 rows waiting): a soft step at
+N = 2,000,000, K = 256, D = 32 in float32 grows the resident set by tens of MiB, where
+the (N, K) matrix alone would be 2 GiB (benchmarks/README.md; tests/test_streaming.py
+counts the allocations). Measured on two cores: with the eager kernels 16-32 MiB is best
+(a smaller chunk costs more per-op dispatch, a larger one falls out of the cache); with
+the fused ones 32-64 MiB are within 10 % (larger chunks help the Lloyd step, which
+holds no (rows, K) matrix, smaller ones the soft steps).
 
 Parallelism. On the CPU the chunks are shared by ``torch.get_num_threads()`` worker
 threads, torch's own ops being single-threaded meanwhile (``kmeans_rbf.torch``: a few
@@ -137,7 +141,7 @@ import numpy as np
 import torch
 
 from . import _validation as validation
-from . import fused, reference
+from . import fused
 from . import torch as krbf_torch
 from .kinds import KINDS
 
@@ -505,7 +509,8 @@ def _exact_rows(x, frame, uncertain):
 
     ``torch._exact_squared_distances``: on the CPU the reference's own numbers, in a
     handful of NumPy calls on NumPy views of the chunk (a chunk usually has one or two
-    such rows, and a torch op on a few rows costs several NumPy ones).
+    such rows, and a torch op on a few rows costs several NumPy ones), their differences
+    block by block (``_EXACT_BLOCK_BYTES``) however many rows are flagged.
     """
     if x.device.type == "cpu":
         rows = np.flatnonzero(uncertain.numpy())
@@ -514,7 +519,7 @@ def _exact_rows(x, frame, uncertain):
         points = x.numpy()[rows]
         if not np.isfinite(points).all():
             validation.validate_finite(x, "X")
-        d = reference._squared_distances(points.astype(np.float64), frame.C64)  # OverflowError past float64
+        d = krbf_torch._reference_distances(points.astype(np.float64), frame.C64)  # OverflowError past float64
         if d.max() > torch.finfo(x.dtype).max:  # finite in float64, not in the working dtype
             validation.validate_distances_finite(torch.from_numpy(d).to(x.dtype))
         labels = d.argmin(axis=1)  # the first minimum: ties to the lowest index
@@ -614,6 +619,7 @@ class _Accumulator:
         self.offsets = None
         self.count = 0
         self.deferred = []  # (points, nearest): rows whose responsibilities come at the end
+        self.deferred_rows = 0
 
     def one_hot(self, Y, labels, ws):
         """Rows with one-hot weights on ``labels``: float64 sums in row order, counts.
@@ -750,14 +756,22 @@ def _rows_apart(uncertain, ws):
     return ws.apart[: uncertain.numel()].copy_(uncertain)
 
 
+# Rows deferred by _entmax15_fused are added once they exceed 1/8 of a chunk's rows: their
+# (rows, K) float64 distances and responsibilities then take little more than the eager
+# kernel's for one chunk whose rows are all set apart, whatever N (unbounded, they took
+# 1.2 GB at N = 2,000,000, K = 256); the apart rows of a typical chunk, a small fraction,
+# still wait for several chunks.
+_DEFERRED_PER_CHUNK = 8
+
+
 def _entmax15_fused(x, frame, ws, acc, kernels):
     """``_entmax15`` with the fused kernels: thresholds, weights and sums of the rows
     certified in ``fused.entmax15_sums``; the others (re-decided, unconverged, or with an
     entry within the support slack of the threshold) take the reference's own
     responsibilities from their exact distances, as the eager kernel's ``_reference_rows``:
     at once if the chunk may be exactly one-hot (its sums are then Lloyd's), else
-    collected for the end of the worker's chunks (``_add_deferred``: a few NumPy calls
-    for all of them rather than a dozen per chunk)."""
+    collected for the end of the worker's chunks, or until they are 1/8 of a chunk
+    (``_add_deferred``: a few NumPy calls for all of them rather than a dozen per chunk)."""
     b = x.shape[0]
     T = frame.temperature
     labels, nearest, uncertain = _fused_scores(x, frame, ws, kernels, whole=True)
@@ -778,6 +792,9 @@ def _entmax15_fused(x, frame, ws, acc, kernels):
             acc.energy += torch.sum(nearest, dtype=torch.float64) - T * energy
         if rows.numel():
             acc.deferred.append((x[rows], nearest[rows].to(torch.float64)))
+            acc.deferred_rows += rows.numel()
+            if acc.deferred_rows > ws.key[0] // _DEFERRED_PER_CHUNK:
+                _add_deferred(acc, frame)
         return
     more = _exact_rows(x, frame, apart & ~uncertain)
     if more is not None:
@@ -806,6 +823,7 @@ def _add_deferred(acc, frame):
     points = torch.cat([points for points, _ in acc.deferred])
     nearest = torch.cat([nearest for _, nearest in acc.deferred])
     acc.deferred.clear()
+    acc.deferred_rows = 0
     exact = _exact_rows(points, frame, torch.ones(points.shape[0], dtype=torch.bool))
     p = krbf_torch._reference_entmax15(exact.d, frame.temperature, points.dtype)
     Y = points if frame.origin_is_zero else points - frame.origin

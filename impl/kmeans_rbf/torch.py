@@ -357,13 +357,9 @@ def _exact_squared_distances(X, C):
     at most float32 precision; for float64 inputs the reference's roundings.
     """
     X64, C64 = X.to(torch.float64), C.to(torch.float64)
-    rows = max(1, _EXACT_BLOCK_BYTES // (8 * C.shape[0] * C.shape[1]))
+    rows = _exact_block_rows(*C.shape)
     if X64.device.type == "cpu":
-        from . import reference
-
-        points, centres = X64.detach().numpy(), C64.detach().numpy()
-        blocks = [reference._squared_distances(points[i : i + rows], centres) for i in range(0, len(points), rows)]
-        values = torch.from_numpy(np.concatenate(blocks) if blocks else np.zeros((0, C.shape[0])))
+        values = torch.from_numpy(_reference_distances(X64.detach().numpy(), C64.detach().numpy()))
         if not (X64.requires_grad or C64.requires_grad):
             return values
     differentiable = torch.cat(
@@ -372,6 +368,23 @@ def _exact_squared_distances(X, C):
     if X64.device.type != "cpu":
         return differentiable
     return differentiable + (values - differentiable).detach()
+
+
+def _exact_block_rows(n_clusters, n_features):
+    """Rows per block of exact differences: (rows, K, D) float64 within _EXACT_BLOCK_BYTES."""
+    return max(1, _EXACT_BLOCK_BYTES // (8 * n_clusters * n_features))
+
+
+def _reference_distances(points, centres):
+    """``reference._squared_distances`` of float64 NumPy ``points`` (R, D) and ``centres``
+    (K, D), block by block: the reference's numbers (each row's distances are computed on
+    their own), in bounded memory whatever R."""
+    from . import reference
+
+    rows = _exact_block_rows(*centres.shape)
+    if len(points) <= rows:
+        return reference._squared_distances(points, centres)
+    return np.concatenate([reference._squared_distances(points[i : i + rows], centres) for i in range(0, len(points), rows)])
 
 
 def _validate_exact(exact, dtype):

@@ -185,7 +185,7 @@ def test_hard_statistics_bite():
 def exact_columns_not_written():
     # The bug: the re-decided rows' exact distances not written into the scores, so their
     # weights come from the expansion (and, at a low temperature, from the wrong centre).
-    return patched(streaming, _fused_exact_columns=lambda ST, nearest, labels, exact, dtype: None)
+    return patched(streaming, _fused_exact_columns=lambda ST, nearest, labels, exact: None)
 
 
 @given(problem=problems(), rows=st.integers(1, 120), block=st.integers(1, 40),

@@ -92,7 +92,8 @@ def _machine_digest():
 def build():
     """Build (or load from torch's cache) the extension; raise if it cannot be built.
 
-    Returns the module, whose ``scores`` and ``one_hot`` the streamed steps call.
+    Returns the module, whose kernels (``scores``, ``one_hot``, ``softmax_sums``,
+    ``entmax15_sums``) the streamed steps call.
     """
     with _lock:
         if _state["module"] is None:

@@ -619,7 +619,6 @@ class _Accumulator:
         self.offsets = None
         self.count = 0
         self.deferred = []  # (points, nearest): rows whose responsibilities come at the end
-        self.deferred_rows = 0
 
     def one_hot(self, Y, labels, ws):
         """Rows with one-hot weights on ``labels``: float64 sums in row order, counts.
@@ -635,6 +634,10 @@ class _Accumulator:
         else:
             sums = torch.zeros_like(self.sums).index_add_(0, labels, Y64)
             self.merge(sums, torch.zeros_like(self.masses).index_add_(0, labels, ws.ones64[:b]), None)
+
+    @property
+    def deferred_rows(self):
+        return sum(points.shape[0] for points, _ in self.deferred)
 
     def one_hot_fused(self, x, origin, labels, kernels):
         """``one_hot(x - origin, labels)`` by the fused kernel: the same bits, one pass."""
@@ -709,11 +712,11 @@ def _hard_fused(x, frame, ws, acc, kernels):
         acc.energy += _nearest_sum(nearest, exact)
 
 
-def _fused_exact_columns(ST, nearest, labels, exact, dtype):
+def _fused_exact_columns(ST, nearest, labels, exact):
     """Put the re-decided rows' exact distances (rounded once) in their columns of ``ST``,
     with their nearest and labels: the regrets ``ST - nearest`` are then the eager
     kernels' ``_exact_regrets`` for them, and the other rows' those of the expansion."""
-    d, rows = exact.d.to(dtype).numpy(), exact.rows.numpy()  # (NumPy: a few rows, on the CPU)
+    d, rows = exact.d.to(ST.dtype).numpy(), exact.rows.numpy()  # (NumPy: a few rows, on the CPU)
     ST.numpy()[:, rows] = d.T
     nearest.numpy()[rows] = d.min(axis=1)
     labels.numpy()[rows] = exact.labels.numpy()
@@ -727,7 +730,7 @@ def _softmax_fused(x, frame, ws, acc, kernels):
     exact = _exact_rows(x, frame, uncertain)
     ST = ws.ST
     if exact is not None:
-        _fused_exact_columns(ST, nearest, labels, exact, ST.dtype)
+        _fused_exact_columns(ST, nearest, labels, exact)
     floor = _SMALLEST_EXPONENT[ST.dtype]
     Z, largest, masses, sums = ws.Z[:b], ws.largest, ws.masses, ws.sums
     nonzero = kernels.softmax_sums(ST, nearest, T, floor, 2 * math.exp(floor), x, frame.origin, ws.ST_block,
@@ -777,7 +780,7 @@ def _entmax15_fused(x, frame, ws, acc, kernels):
     labels, nearest, uncertain = _fused_scores(x, frame, ws, kernels, whole=True)
     exact = _exact_rows(x, frame, uncertain)
     if exact is not None:
-        _fused_exact_columns(ws.ST, nearest, labels, exact, ws.ST.dtype)
+        _fused_exact_columns(ws.ST, nearest, labels, exact)
     apart = _rows_apart(uncertain, ws)
     # _support_slack of the error eps n_i + (eps m_max + a), linear in n_i: slack_a n_i + slack_b
     slack_b = _support_slack(frame.eps * frame.m_max + frame.absolute, T, x.dtype)
@@ -792,7 +795,6 @@ def _entmax15_fused(x, frame, ws, acc, kernels):
             acc.energy += torch.sum(nearest, dtype=torch.float64) - T * energy
         if rows.numel():
             acc.deferred.append((x[rows], nearest[rows].to(torch.float64)))
-            acc.deferred_rows += rows.numel()
             if acc.deferred_rows > ws.key[0] // _DEFERRED_PER_CHUNK:
                 _add_deferred(acc, frame)
         return
@@ -823,7 +825,6 @@ def _add_deferred(acc, frame):
     points = torch.cat([points for points, _ in acc.deferred])
     nearest = torch.cat([nearest for _, nearest in acc.deferred])
     acc.deferred.clear()
-    acc.deferred_rows = 0
     exact = _exact_rows(points, frame, torch.ones(points.shape[0], dtype=torch.bool))
     p = krbf_torch._reference_entmax15(exact.d, frame.temperature, points.dtype)
     Y = points if frame.origin_is_zero else points - frame.origin
@@ -967,7 +968,7 @@ def _threshold_rows(v, tau, t, rows):
 
 
 _KERNELS = {"hard": _hard, "softmax": _softmax, "entmax15": _entmax15}
-# The fused kernels (kmeans_rbf.fused), where there is one for the kind.
+# The fused kernels (kmeans_rbf.fused): CPU, float32 and float64.
 _FUSED_KERNELS = {"hard": _hard_fused, "softmax": _softmax_fused, "entmax15": _entmax15_fused}
 
 
@@ -1251,7 +1252,7 @@ def _statistics(X, C, temperature, kind, shift, budget=None, energy=True):
     starts = range(0, X.shape[0], rows)
     frame = _frame(C, shift.to(working), temperature, kind, energy)
     kernels = None
-    if kind in _FUSED_KERNELS and C.device.type == "cpu" and working in (torch.float32, torch.float64):
+    if C.device.type == "cpu" and working in (torch.float32, torch.float64):
         kernels = fused.kernels()
 
     def work(part):
@@ -1285,4 +1286,4 @@ def step(X, C, temperature=None, kind="hard", budget=None):
 
 
 
-assert set(_KERNELS) == set(_COMPILED_KERNELS) == set(KINDS)
+assert set(_KERNELS) == set(_FUSED_KERNELS) == set(_COMPILED_KERNELS) == set(KINDS)

@@ -98,6 +98,18 @@ def patched(target, **replacements):
             setattr(target, name, value)
 
 
+@contextlib.contextmanager
+def fused_kernels(enabled):
+    """The streamed steps with the fused kernels (``kmeans_rbf.fused``) on or off."""
+    from kmeans_rbf import fused
+
+    previous = fused.use_fused(enabled)
+    try:
+        yield
+    finally:
+        fused.use_fused(previous)
+
+
 def assert_bites_engine(test, broken, *args, **kwargs):
     """``test(*args, **kwargs)`` must fail by assertion while ``broken()`` is in force.
 

@@ -29,7 +29,7 @@ from kmeans_rbf import fused, streaming
 from kmeans_rbf.assertions import assert_within
 from kmeans_rbf.backends import rounded
 from kmeans_rbf.tolerances import error_bounds
-from support import assert_bites_engine, patched
+from support import assert_bites_engine, fused_kernels, patched
 from test_streaming import planted_bisectors
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
@@ -45,15 +45,6 @@ def kernels():
     if module is None:
         pytest.skip("the fused kernels could not be built on this machine")
     return module
-
-
-@contextlib.contextmanager
-def engine(name):
-    previous = fused.use_fused(name == "fused")
-    try:
-        yield
-    finally:
-        fused.use_fused(previous)
 
 
 # --- broken kernels: one realistic bug each --------------------------------------------
@@ -167,9 +158,9 @@ def test_hard_statistics_fused_and_eager_are_the_same(problem, rows, block):
     budget = rows * streaming._bytes_per_row(C.shape[0], C.shape[1], C.dtype)
     shift = streaming.default_shift(C)
     with patched(streaming, _fused_block_rows=lambda rows, n_clusters, dtype: min(rows, block)):
-        with engine("fused"):
+        with fused_kernels(True):
             fast = streaming.sufficient_statistics(X, C, kind="hard", shift=shift, budget=budget)
-        with engine("eager"):
+        with fused_kernels(False):
             eager = streaming.sufficient_statistics(X, C, kind="hard", shift=shift, budget=budget)
     assert torch.equal(fast.masses, eager.masses), "the fused kernels' labels differ from the eager ones'"
     assert torch.equal(fast.sums, eager.sums)
@@ -201,9 +192,9 @@ def test_soft_steps_fused_and_eager_agree(problem, rows, block, temperature, kin
     X, C = problem
     budget = rows * streaming._bytes_per_row(C.shape[0], C.shape[1], C.dtype)
     with patched(streaming, _fused_block_rows=lambda rows, n_clusters, dtype: min(rows, block)):
-        with engine("fused"):
+        with fused_kernels(True):
             fast = streaming.step(X, C, temperature, kind, budget)
-        with engine("eager"):
+        with fused_kernels(False):
             eager = streaming.step(X, C, temperature, kind, budget)
             lloyd = streaming.step(X, C, None, "hard", budget)
     if torch.equal(eager, lloyd):

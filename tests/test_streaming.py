@@ -29,12 +29,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torch.profiler import ProfilerActivity, profile
 
-from kmeans_rbf import fused, reference, streaming
+from kmeans_rbf import reference, streaming
 from kmeans_rbf import torch as krbf
 from kmeans_rbf.assertions import assert_within
 from kmeans_rbf.backends import NumpyCalls, rounded
 from kmeans_rbf.tolerances import error_bounds, tolerance
-from support import assert_bites_engine, patched
+from support import assert_bites_engine, fused_kernels, patched
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -93,17 +93,6 @@ def uncertified_supports():
     # The bug: the support check allows for the rounding of the logits but not for the
     # error of the distances (entmax15 supports taken from the expansion's logits).
     return patched(streaming, _support_slack=lambda error, temperature, dtype: 8 * torch.finfo(dtype).eps + 0 * error)
-
-
-@contextlib.contextmanager
-def eager_kernels():
-    # Not a bug: the eager kernels in place of the fused ones (kmeans_rbf.fused), for a
-    # bite that breaks a piece only they use.
-    previous = fused.use_fused(False)
-    try:
-        yield
-    finally:
-        fused.use_fused(previous)
 
 
 def dense_steps():
@@ -324,7 +313,7 @@ def test_support_at_a_threshold_within_rounding_bites():
         return patched(streaming, _rows_apart=lambda uncertain, ws: ws.apart[: uncertain.numel()].zero_(),
                        _support_slack=lambda error, temperature, dtype: -1.0)
 
-    with eager_kernels():
+    with fused_kernels(False):  # _reference_rows is the eager kernels' piece
         assert_bites_engine(test_support_at_a_threshold_within_rounding, without_reference_rows,
                             *THRESHOLD_WITHIN_ROUNDING[1], "streamed")
     assert_bites_engine(test_support_at_a_threshold_within_rounding, re_decided_rows_solved_by_the_kernel,

@@ -1,10 +1,11 @@
 // Fused CPU chunk kernels of kmeans_rbf.streaming, built on first use by kmeans_rbf.fused.
 //
 // The maths and the certification are streaming's (its module docstring); this file only
-// fuses them: a block of rows is centred, multiplied by the centres (one GEMM, torch's),
-// and scanned while it is in the cache, in the transposed layout (K, rows), where the
-// running minimum over the centres is a vertical operation on whole vectors of rows.
-// Compiled with -ffp-contract=off: every rounding is the one written here.
+// fuses them: a tile of rows is centred, multiplied by the centres and scanned in the
+// registers, in the transposed layout (a vector of rows per centre), where the running
+// minimum over the centres is a vertical operation on whole vectors of rows.
+// Compiled with -ffp-contract=off: every rounding is the one written here (the one
+// function that contracts multiply-adds says so).
 
 #include <torch/extension.h>
 
@@ -14,6 +15,7 @@
 #include <cstring>
 #include <limits>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace {
@@ -129,59 +131,145 @@ void check_cpu(const at::Tensor& t, const char* name, at::ScalarType dtype) {
   TORCH_CHECK(t.is_contiguous(), name, " must be contiguous");
 }
 
-// Centre rows [s, s + r) of x into the block A (a_i = x_i - c) and n_i = |a_i|^2 into n.
-template <typename T>
-void centre_rows(const T* X, const T* c, int64_t s, int64_t r, int64_t D, T* A, T* n) {
-  using V = typename Lanes<T>::V;
+// In-place transpose of an L x L tile held in L vectors: log2(L) stages of two-input
+// shuffles; at the stage of width W, vectors r and r + W (r & W == 0) exchange their
+// off-diagonal W x W sub-blocks.
+template <int L, int W, bool High>
+constexpr int exchange_index(size_t c) {
+  return High ? ((c & W) ? int(L + c) : int(c + W)) : ((c & W) ? int(L + c - W) : int(c));
+}
+template <typename V, int L, int W, bool High, size_t... C>
+inline V exchange(V a, V b, std::index_sequence<C...>) {
+  return __builtin_shufflevector(a, b, exchange_index<L, W, High>(C)...);
+}
+template <typename T, int W>
+inline void transpose_stage(typename Lanes<T>::V* t) {
   constexpr int L = Lanes<T>::L;
-  for (int64_t i = 0; i < r; ++i) {
-    const T* xi = X + (s + i) * D;
-    T* ai = A + i * D;
-    V acc = {};
-    int64_t j = 0;
-    for (; j + L <= D; j += L) {
-      V v = load<V>(xi + j) - load<V>(c + j);
-      store(ai + j, v);
-      acc += v * v;
-    }
-    T norm = tree_sum<T>(acc);
-    for (; j < D; ++j) {
-      T v = xi[j] - c[j];
-      ai[j] = v;
-      norm += v * v;
-    }
-    n[s + i] = norm;
+  for (int r = 0; r < L; ++r) {
+    if (r & W) continue;
+    const auto a = t[r], b = t[r + W];
+    t[r] = exchange<decltype(a), L, W, false>(a, b, std::make_index_sequence<L>{});
+    t[r + W] = exchange<decltype(a), L, W, true>(a, b, std::make_index_sequence<L>{});
   }
 }
-
-// scores: for the rows of x (b, D), with minus_2B (K, D) = -2 b_k and m (K,) = |b_k|^2,
-//   S[:, i] = minus_2B a_i + m  (one GEMM), d^_ik = S[k, i] + n_i: the expansion
-//   (a_i, n_i, 1) . (-2 b_k, 1, m_k), its sum in an order the expansion's bound covers,
-//   labels[i] = the first index of the minimum of d^_i., nearest[i] that minimum,
-//   second[i] the smallest of the other entries, norms[i] = n_i,
-//   uncertain[i] = !(second > nearest + f n_i + g) || !(n_i < safe)  (NaN included).
-// S is (K, cols): cols >= b holds the whole chunk (column i for row i, d^ itself);
-// otherwise a block buffer of cols >= A.size(0) columns, overwritten block by block.
 template <typename T>
-void scores_impl(const at::Tensor& x, const at::Tensor& centre, const at::Tensor& minus_2B, const at::Tensor& m,
-                 double f, double g, double safe, at::Tensor& Ablock, at::Tensor& S, at::Tensor& labels,
-                 at::Tensor& nearest, at::Tensor& second, at::Tensor& norms, at::Tensor& uncertain) {
+inline void transpose(typename Lanes<T>::V* t) {
+  transpose_stage<T, 1>(t);
+  transpose_stage<T, 2>(t);
+  transpose_stage<T, 4>(t);
+  if constexpr (Lanes<T>::L > 8) transpose_stage<T, 8>(t);
+}
+
+// Centre the rows [i0, i0 + r) (r <= L) of X into the tile AT (D, L), transposed: lane l
+// of AT[j] is a_{i0 + l, j} = x_{i0 + l, j} - c_j; lanes past r are 0.
+template <typename T>
+void centred_tile(const T* X, const T* c, int64_t i0, int64_t r, int64_t D, T* AT) {
+  using V = typename Lanes<T>::V;
+  constexpr int L = Lanes<T>::L;
+  int64_t j = 0;
+  if (r == L) {
+    for (; j + L <= D; j += L) {  // L x L blocks through the registers
+      V t[L];
+      const V cj = load<V>(c + j);
+      for (int l = 0; l < L; ++l) t[l] = load<V>(X + (i0 + l) * D + j) - cj;
+      transpose<T>(t);
+      for (int l = 0; l < L; ++l) store(AT + (j + l) * L, t[l]);
+    }
+  }
+  for (; j < D; ++j)
+    for (int64_t l = 0; l < L; ++l) AT[j * L + l] = l < r ? T(X[(i0 + l) * D + j] - c[j]) : T(0);
+}
+
+// Centres per pass over a tile: G accumulators, whose fused multiply-adds (latency 4,
+// two a cycle) keep the FMA units busy, and few enough registers not to spill.
+#if defined(__AVX512F__)
+constexpr int kGroup = 8;  // measured at K = 64, D = 32: 8 the fastest of 4, 8, 12, 16, 24
+#else
+constexpr int kGroup = 4;  // a 64-byte vector is two or four registers here
+#endif
+
+// acc[g] = sum_j AT[j] * minus_2BT[j, k0 + g] for G centres: the product a_i . (-2 b_k)
+// for the tile's L rows, in order j = 0, 1, ..., with fused multiply-adds (contracted
+// here, and only here: the expansion's bound holds for any order, with or without them).
+template <typename T, int G>
+__attribute__((optimize("fp-contract=fast"))) inline void products(const T* AT, int64_t D, const T* minus_2BT,
+                                                                  int64_t K, int64_t k0, typename Lanes<T>::V* acc) {
+  using V = typename Lanes<T>::V;
+  constexpr int L = Lanes<T>::L;
+  V s[G];
+  for (int g = 0; g < G; ++g) s[g] = V{};
+  for (int64_t j = 0; j < D; ++j) {
+    const V a = load<V>(AT + j * L);
+    const T* b = minus_2BT + j * K + k0;
+    for (int g = 0; g < G; ++g) s[g] += a * b[g];
+  }
+  for (int g = 0; g < G; ++g) acc[g] = s[g];
+}
+
+// The running scan over centres k0 .. k0 + G - 1 of a tile: d^ = (product + m_k) + n_i,
+// stored in S (column i0 + l for lane l) when S is given, and the first minimum, its
+// index and the runner-up, lane by lane.
+template <typename T>
+struct Scan {
+  using V = typename Lanes<T>::V;
+  using I = typename Lanes<T>::I;
+  V best, runner_up;
+  I index;
+};
+
+template <typename T, int G>
+inline void scan_group(const T* AT, int64_t D, const T* minus_2BT, const T* m, int64_t K, int64_t k0,
+                       typename Lanes<T>::V n, T* S, int64_t cols, int64_t r, Scan<T>& scan) {
   using V = typename Lanes<T>::V;
   using I = typename Lanes<T>::I;
   using Int = decltype(I{}[0] + 0);
   constexpr int L = Lanes<T>::L;
-  const int64_t b = x.size(0), D = x.size(1), K = minus_2B.size(0), block = Ablock.size(0), cols = S.size(1);
-  TORCH_CHECK(minus_2B.size(1) == D && Ablock.size(1) == D && S.size(0) == K && m.numel() == K,
-              "scores: inconsistent shapes");
-  TORCH_CHECK(cols >= b || cols >= block, "scores: S has too few columns");
+  V acc[G];
+  products<T, G>(AT, D, minus_2BT, K, k0, acc);
+  for (int g = 0; g < G; ++g) {
+    const int64_t k = k0 + g;
+    const V v = (acc[g] + m[k]) + n;
+    if (S != nullptr) {
+      if (r == L)
+        store(S + k * cols, v);
+      else
+        std::memcpy(S + k * cols, &v, r * sizeof(T));
+    }
+    const I lower = v < scan.best;  // strict: the first minimum is kept
+    scan.runner_up = lower ? scan.best : (v < scan.runner_up ? v : scan.runner_up);
+    scan.index = lower ? (I{} + Int(k)) : scan.index;
+    scan.best = lower ? v : scan.best;
+  }
+}
+
+// scores: for the rows of x (b, D), with minus_2BT (D, K) = -2 b_k^T and m (K,) = |b_k|^2,
+//   d^_ik = (a_i . (-2 b_k) + m_k) + n_i: the expansion (a_i, n_i, 1) . (-2 b_k, 1, m_k),
+//   summed in an order the expansion's bound covers,
+//   labels[i] = the first index of the minimum of d^_i., nearest[i] that minimum,
+//   second[i] the smallest of the other entries, norms[i] = n_i = |a_i|^2,
+//   uncertain[i] = !(second > nearest + f n_i + g) || !(n_i < safe)  (NaN included),
+// and, if S (K, cols >= b) is not empty, S[k, i] = d^_ik (the soft kinds' scores).
+// The product is computed here, not by a GEMM: L rows at a time (a tile of a_i in the
+// lanes of a vector, transposed in the registers), G centres at a time in registers,
+// so that the scan reads the scores where the product leaves them.
+template <typename T>
+void scores_impl(const at::Tensor& x, const at::Tensor& centre, const at::Tensor& minus_2BT, const at::Tensor& m,
+                 double f, double g, double safe, at::Tensor& S, at::Tensor& labels, at::Tensor& nearest,
+                 at::Tensor& second, at::Tensor& norms, at::Tensor& uncertain) {
+  using V = typename Lanes<T>::V;
+  constexpr int L = Lanes<T>::L;
+  const int64_t b = x.size(0), D = x.size(1), K = minus_2BT.size(1);
+  const bool with_scores = S.numel() > 0;
+  const int64_t cols = with_scores ? S.size(1) : 0;
+  TORCH_CHECK(minus_2BT.size(0) == D && m.numel() == K, "scores: inconsistent shapes");
+  TORCH_CHECK(!with_scores || (S.size(0) == K && cols >= b), "scores: S must be (K, >= b)");
   TORCH_CHECK(labels.numel() >= b && nearest.numel() >= b && second.numel() >= b && norms.numel() >= b &&
               uncertain.numel() >= b, "scores: output buffers too small");
-  const bool whole = cols >= b;
   const T* X = x.data_ptr<T>();
   const T* c = centre.data_ptr<T>();
+  const T* B = minus_2BT.data_ptr<T>();
   const T* mk = m.data_ptr<T>();
-  T* A = Ablock.data_ptr<T>();
-  T* Sp = S.data_ptr<T>();
+  T* Sp = with_scores ? S.data_ptr<T>() : nullptr;
   int64_t* lab = labels.data_ptr<int64_t>();
   T* near = nearest.data_ptr<T>();
   T* sec = second.data_ptr<T>();
@@ -189,69 +277,49 @@ void scores_impl(const at::Tensor& x, const at::Tensor& centre, const at::Tensor
   bool* unc = uncertain.data_ptr<bool>();
   const T inf = std::numeric_limits<T>::infinity();
   const T ft = T(f), gt = T(g), st = T(safe);
-  for (int64_t s = 0; s < b; s += block) {
-    const int64_t r = std::min(block, b - s);
-    centre_rows<T>(X, c, s, r, D, A, nrm);
-    const int64_t offset = whole ? s : 0;
-    at::Tensor block_scores = S.narrow(1, offset, r);
-    at::mm_out(block_scores, minus_2B, Ablock.narrow(0, 0, r).t());
-    T* Sb = Sp + offset;
-    const T* n = nrm + s;
-    auto finish = [&](int64_t i, T best, T runner_up, int64_t index) {
-      lab[s + i] = index;
-      near[s + i] = best;
-      sec[s + i] = runner_up;
-      unc[s + i] = !(runner_up > best + ft * n[i] + gt) || !(n[i] < st);
-    };
-    int64_t i = 0;
-    for (; i + L <= r; i += L) {  // L rows at once: a vertical scan over the centres
-      const V ni = load<V>(n + i);
-      V best = inf - V{}, runner_up = best;
-      I index = {};
-      for (int64_t k = 0; k < K; ++k) {
-        const V v = (load<V>(Sb + k * cols + i) + mk[k]) + ni;
-        if (whole) store(Sb + k * cols + i, v);
-        const I lower = v < best;  // strict: the first minimum is kept
-        runner_up = lower ? best : (v < runner_up ? v : runner_up);
-        index = lower ? (I{} + Int(k)) : index;
-        best = lower ? v : best;
-      }
-      for (int l = 0; l < L; ++l) finish(i + l, best[l], runner_up[l], index[l]);
-    }
-    for (; i < r; ++i) {
-      T best = inf, runner_up = inf;
-      int64_t index = 0;
-      for (int64_t k = 0; k < K; ++k) {
-        const T v = (Sb[k * cols + i] + mk[k]) + n[i];
-        if (whole) Sb[k * cols + i] = v;
-        if (v < best) {
-          runner_up = best;
-          best = v;
-          index = k;
-        } else if (v < runner_up) {
-          runner_up = v;
-        }
-      }
-      finish(i, best, runner_up, index);
+  std::vector<V> tile(D);  // AT: (D, L), one vector per feature
+  T* AT = reinterpret_cast<T*>(tile.data());
+  for (int64_t i0 = 0; i0 < b; i0 += L) {
+    const int64_t r = std::min<int64_t>(L, b - i0);
+    centred_tile<T>(X, c, i0, r, D, AT);
+    V n = {};
+    for (int64_t j = 0; j < D; ++j) n += tile[j] * tile[j];  // summed as squares: exact on small integers
+    Scan<T> scan{inf - V{}, inf - V{}, {}};
+    T* Si = with_scores ? Sp + i0 : nullptr;
+    int64_t k0 = 0;
+    for (; k0 + kGroup <= K; k0 += kGroup) scan_group<T, kGroup>(AT, D, B, mk, K, k0, n, Si, cols, r, scan);
+    if constexpr (kGroup > 4)
+      if (k0 + 4 <= K) scan_group<T, 4>(AT, D, B, mk, K, k0, n, Si, cols, r, scan), k0 += 4;
+    if (k0 + 2 <= K) scan_group<T, 2>(AT, D, B, mk, K, k0, n, Si, cols, r, scan), k0 += 2;
+    if (k0 < K) scan_group<T, 1>(AT, D, B, mk, K, k0, n, Si, cols, r, scan), k0 += 1;
+    for (int64_t l = 0; l < r; ++l) {
+      const int64_t i = i0 + l;
+      const T best = scan.best[l], runner_up = scan.runner_up[l], ni = n[l];
+      nrm[i] = ni;
+      lab[i] = scan.index[l];
+      near[i] = best;
+      sec[i] = runner_up;
+      unc[i] = !(runner_up > best + ft * ni + gt) || !(ni < st);
     }
   }
 }
 
-void scores(const at::Tensor& x, const at::Tensor& centre, const at::Tensor& minus_2B, const at::Tensor& m, double f,
-            double g, double safe, at::Tensor& Ablock, at::Tensor& S, at::Tensor& labels, at::Tensor& nearest,
-            at::Tensor& second, at::Tensor& norms, at::Tensor& uncertain) {
+void scores(const at::Tensor& x, const at::Tensor& centre, const at::Tensor& minus_2BT, const at::Tensor& m, double f,
+            double g, double safe, at::Tensor& S, at::Tensor& labels, at::Tensor& nearest, at::Tensor& second,
+            at::Tensor& norms, at::Tensor& uncertain) {
   const auto dtype = x.scalar_type();
   TORCH_CHECK(dtype == at::kFloat || dtype == at::kDouble, "scores: x must be float32 or float64");
-  for (auto [t, name] : {std::pair{&x, "x"}, {&centre, "centre"}, {&minus_2B, "minus_2B"}, {&m, "m"},
-                         {&Ablock, "Ablock"}, {&nearest, "nearest"}, {&second, "second"}, {&norms, "norms"}})
+  for (auto [t, name] : {std::pair{&x, "x"}, {&centre, "centre"}, {&minus_2BT, "minus_2BT"}, {&m, "m"},
+                         {&nearest, "nearest"}, {&second, "second"}, {&norms, "norms"}})
     check_cpu(*t, name, dtype);
   check_cpu(labels, "labels", at::kLong);
   check_cpu(uncertain, "uncertain", at::kBool);
-  TORCH_CHECK(S.device().is_cpu() && S.scalar_type() == dtype && S.stride(1) == 1, "scores: S must have unit column stride");
+  TORCH_CHECK(S.numel() == 0 || (S.device().is_cpu() && S.scalar_type() == dtype && S.stride(1) == 1),
+              "scores: S must be empty, or have unit column stride");
   if (dtype == at::kFloat)
-    scores_impl<float>(x, centre, minus_2B, m, f, g, safe, Ablock, S, labels, nearest, second, norms, uncertain);
+    scores_impl<float>(x, centre, minus_2BT, m, f, g, safe, S, labels, nearest, second, norms, uncertain);
   else
-    scores_impl<double>(x, centre, minus_2B, m, f, g, safe, Ablock, S, labels, nearest, second, norms, uncertain);
+    scores_impl<double>(x, centre, minus_2BT, m, f, g, safe, S, labels, nearest, second, norms, uncertain);
 }
 
 // one_hot: sums[labels[i]] += float64(x_i - origin), masses[labels[i]] += 1, in row

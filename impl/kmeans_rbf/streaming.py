@@ -72,10 +72,11 @@ No autograd (``torch.no_grad``): a differentiable step is ``kmeans_rbf.torch.sof
 with inputs that require grad.
 
 Fused kernels. On the CPU, in float32 and float64, the chunks go through the fused
-kernels of ``kmeans_rbf.fused`` (a C++ extension built on first use): each block of a
-few thousand rows is centred, multiplied by the centres and scanned for its nearest
-centre, runner-up and near-tie flag while it is in the cache; the soft kinds then form
-the weights, their normalisers and the block's sums product the same way. The maths,
+kernels of ``kmeans_rbf.fused`` (a C++ extension built on first use): each tile of a
+vector's worth of rows is centred, multiplied by the centres and scanned for its nearest
+centre, runner-up and near-tie flag in the registers (no GEMM call: the product and the
+scan are one loop); the soft kinds then form the weights, their normalisers and the
+sums product of blocks of a few thousand rows while they are in the cache. The maths,
 the certification and the flagged rows' exact repair are those of the eager kernels
 below (the same Python decides the flagged rows); exactly one-hot chunks take the same
 one-hot sums, bit for bit. ``fused.use_fused(False)`` (or ``KMEANS_RBF_FUSED=0``) runs
@@ -307,8 +308,8 @@ class _Workspace:
 
     The eager kernels use the (rows, K) matrices ``S``, ``W``, ``t``, ``keys`` and the
     (rows, D) ones; the fused kernels (``kmeans_rbf.fused``) the transposed scores
-    ``ST`` (K, rows) (for kind='hard' only a block of it, ``ST_block``), the centred
-    block ``block_centred`` and per-row vectors: a chunk allocates only what its path
+    ``ST`` (K, rows) (the soft kinds only), blocks of weights and rows (``ST_block``,
+    ``PT``, ``block_rows``) and per-row vectors: a chunk allocates only what its path
     touches, within the budget ``chunk_rows`` sizes the chunk for.
     """
 
@@ -339,7 +340,6 @@ class _Workspace:
             "Z": ((rows,), like),
             "largest": ((K,), like),
             "masses": ((K,), like),
-            "block_centred": ((block, D), like),
             "labels": ((rows,), dict(dtype=torch.long, device=device)),
             "nearest": ((rows,), like),
             "second": ((rows,), like),
@@ -417,7 +417,7 @@ class _Frame(NamedTuple):
     C64: np.ndarray  # (K, D) float64, on the CPU: the re-decided rows' reference distances
     centre: torch.Tensor  # (D,) the expansion's shift (torch._shift)
     augmented_T: torch.Tensor  # (D + 2, K): columns (-2 b_k, 1, m_k), b_k = c_k - centre
-    minus_2B: torch.Tensor  # (K, D) contiguous -2 b_k, and m (K,) |b_k|^2: the fused kernels'
+    minus_2B_T: torch.Tensor  # (D, K) contiguous: columns -2 b_k, and m (K,) |b_k|^2: the fused kernels'
     m: torch.Tensor
     m_max: float
     eps: float
@@ -447,7 +447,7 @@ def _frame(C, origin, temperature, kind, energy=True):
     safe = torch.finfo(C.dtype).max / 4 - m_max
     C64 = C.to(torch.float64).numpy() if C.device.type == "cpu" else None
     return _Frame(
-        C, C64, centre, augmented.T, augmented[:, :-2].contiguous(), m, m_max, eps, absolute, band, safe, origin,
+        C, C64, centre, augmented.T, augmented[:, :-2].T.contiguous(), m, m_max, eps, absolute, band, safe, origin,
         bool((origin == 0).all()), bool((origin == centre).all()), temperature, kind, energy,
     )
 
@@ -688,17 +688,19 @@ def _hard(x, frame, ws, acc):
         acc.energy += _nearest_sum(nearest, exact)
 
 
+_NO_SCORES = torch.empty(0)
+
+
 def _fused_scores(x, frame, ws, kernels, whole):
     """``fused.scores`` of a chunk: labels, nearest, uncertain rows (as ``_scores``).
 
-    ``whole``: the transposed scores of the whole chunk are kept in ``ws.ST`` (K, rows)
-    for the soft kinds; kind='hard' needs only a block of them at a time.
+    ``whole``: the transposed scores of the chunk are kept in ``ws.ST`` (K, rows) for the
+    soft kinds; kind='hard' needs none of them once its rows are scanned.
     """
     b = x.shape[0]
-    S = ws.ST if whole else ws.ST_block
     labels, nearest, uncertain = ws.labels[:b], ws.nearest[:b], ws.uncertain[:b]
-    kernels.scores(x, frame.centre, frame.minus_2B, frame.m, frame.band[0], frame.band[1], frame.safe,
-                   ws.block_centred, S, labels, nearest, ws.second, ws.norms, uncertain)
+    kernels.scores(x, frame.centre, frame.minus_2B_T, frame.m, frame.band[0], frame.band[1], frame.safe,
+                   ws.ST if whole else _NO_SCORES, labels, nearest, ws.second, ws.norms, uncertain)
     return labels, nearest, uncertain
 
 

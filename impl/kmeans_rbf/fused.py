@@ -35,8 +35,8 @@ rows that stay in the cache:
     flagged apart for the reference's own responsibilities.
 
 What it buys (``benchmarks/README.md``, N = 200,000, K = 64, D = 32, float32, two
-threads, in scikit-learn Lloyd iterations): the Lloyd step from about 2.3 to 0.7, the
-softmax step from about 4 to 1.7-1.8, the entmax15 step from about 7.5 to 2.1.
+threads, in scikit-learn Lloyd iterations): the Lloyd step from about 2 to 0.6-0.7, the
+softmax step from about 3.5 to 1.6, the entmax15 step from about 7 to 1.9-2.0.
 
 Building. ``torch.utils.cpp_extension.load`` compiles ``fused.cpp`` with the machine's
 C++ compiler and ``ninja`` (a dependency) the first time a process needs it (about 25 s

@@ -20,19 +20,30 @@
 
 namespace {
 
-// 64-byte vectors (an AVX-512 register; two AVX2 ones, or four SSE ones, elsewhere).
+// Vectors of the machine's width (-march=native): 64 bytes with AVX-512, 32 with AVX,
+// 16 otherwise. Wider-than-native vector types are lowered by GCC through memory, several
+// times slower (measured: the Lloyd step 3-10x slower built without AVX-512 with 64-byte
+// vectors on this machine).
+#if defined(__AVX512F__)
+constexpr int kVectorBytes = 64;
+#elif defined(__AVX__)
+constexpr int kVectorBytes = 32;
+#else
+constexpr int kVectorBytes = 16;
+#endif
+
 template <typename T> struct Lanes;
 template <> struct Lanes<float> {
-  static constexpr int L = 16;
-  typedef float V __attribute__((vector_size(64)));
-  typedef int32_t I __attribute__((vector_size(64)));
-  typedef double VD __attribute__((vector_size(128)));  // the lanes in float64
+  static constexpr int L = kVectorBytes / 4;
+  typedef float V __attribute__((vector_size(kVectorBytes)));
+  typedef int32_t I __attribute__((vector_size(kVectorBytes)));
+  typedef double VD __attribute__((vector_size(2 * kVectorBytes)));  // the lanes in float64
 };
 template <> struct Lanes<double> {
-  static constexpr int L = 8;
-  typedef double V __attribute__((vector_size(64)));
-  typedef int64_t I __attribute__((vector_size(64)));
-  typedef double VD __attribute__((vector_size(64)));
+  static constexpr int L = kVectorBytes / 8;
+  typedef double V __attribute__((vector_size(kVectorBytes)));
+  typedef int64_t I __attribute__((vector_size(kVectorBytes)));
+  typedef double VD __attribute__((vector_size(kVectorBytes)));
 };
 
 template <typename V> V load(const void* p) { V v; std::memcpy(&v, p, sizeof v); return v; }
@@ -154,10 +165,12 @@ inline void transpose_stage(typename Lanes<T>::V* t) {
 }
 template <typename T>
 inline void transpose(typename Lanes<T>::V* t) {
-  transpose_stage<T, 1>(t);
-  transpose_stage<T, 2>(t);
-  transpose_stage<T, 4>(t);
-  if constexpr (Lanes<T>::L > 8) transpose_stage<T, 8>(t);
+  constexpr int L = Lanes<T>::L;
+  if constexpr (L > 1) transpose_stage<T, 1>(t);
+  if constexpr (L > 2) transpose_stage<T, 2>(t);
+  if constexpr (L > 4) transpose_stage<T, 4>(t);
+  if constexpr (L > 8) transpose_stage<T, 8>(t);
+  static_assert(L <= 16, "stages for up to 16 lanes");
 }
 
 // Centre the rows [i0, i0 + r) (r <= L) of X into the tile AT (D, L), transposed: lane l
@@ -186,10 +199,13 @@ void centred_tile(const T* X, const T* c, int64_t i0, int64_t r, int64_t D, T* A
 // single-threaded: with one tile, G = 8 the fastest of 4, 8, 12, 16, 24 at K = 64, D = 32;
 // then R = 2 within noise of R = 1 and 3 there, and 1.4 to 1.9 times faster than R = 1 at
 // K = 1024 (the centres, read once per pass, stream from the cache: R tiles share a read).
+// Built without AVX-512 (16 vector registers), R = 2, G = 6 and R = 1, G = 8 measured
+// within noise of each other (the Lloyd step 7.6-8.8 ms on two threads, against 5.0 with
+// AVX-512), R = 1, G = 4 about 25 % slower.
 #if defined(__AVX512F__)
 constexpr int kRowTiles = 2, kGroup = 8;
 #else
-constexpr int kRowTiles = 1, kGroup = 4;  // a 64-byte vector is two or four registers here
+constexpr int kRowTiles = 2, kGroup = 6;
 #endif
 
 // acc[r * G + g] = sum_j AT_r[j] * minus_2BT[j, k0 + g]: the products a_i . (-2 b_k) of the
@@ -537,14 +553,15 @@ std::tuple<double, int64_t> entmax15_sums_impl(const at::Tensor& ST, const at::T
   using I = typename Lanes<T>::I;
   using VD = typename Lanes<T>::VD;
   constexpr int L = Lanes<T>::L;
-  // PT is (K, block + L): the last group of a block writes whole vectors.
-  const int64_t b = x.size(0), D = x.size(1), K = ST.size(0), cols = ST.size(1), block = PT.size(1) - L;
-  TORCH_CHECK(block >= 1 && PT.size(0) == K && cols >= b && masses.numel() == K && Yblock.size(0) >= block &&
+  // PT is (K, >= block + L): the last group of a block writes whole vectors.
+  const int64_t b = x.size(0), D = x.size(1), K = ST.size(0), cols = ST.size(1), block = Yblock.size(0);
+  TORCH_CHECK(block >= 1 && PT.size(0) == K && PT.size(1) >= block + L && cols >= b && masses.numel() == K &&
               Yblock.size(1) == D && nearest.numel() >= b && second.numel() >= b && norms.numel() >= b &&
               apart.numel() >= b && origin.numel() == D && sums.size(0) == K && sums.size(1) == D,
               "entmax15_sums: inconsistent shapes");
   const T* S = ST.data_ptr<T>();
   T* P = PT.data_ptr<T>();
+  const int64_t pitch = PT.size(1);  // PT's row stride
   const T* near = nearest.data_ptr<T>();
   const T* sec = second.data_ptr<T>();
   const T* nrm = norms.data_ptr<T>();
@@ -639,7 +656,7 @@ std::tuple<double, int64_t> entmax15_sums_impl(const at::Tensor& ST, const at::T
         const V t = d > T(0) ? d : V{};
         count += d > T(0) ? T(1) - V{} : V{};
         const V p = t * t;
-        store(P + k * (block + L) + i, p);  // (padded lanes land in the L spare columns)
+        store(P + k * pitch + i, p);  // (padded lanes land in the L spare columns)
         group[k] = p;
         if (with_energy) cubes += __builtin_convertvector(p * t, VD);
       }
@@ -659,7 +676,7 @@ std::tuple<double, int64_t> entmax15_sums_impl(const at::Tensor& ST, const at::T
         for (int64_t k = 0; k < K; ++k) {
           column_mass[k] += keep ? group[k] : V{};
           for (int l = 0; l < L; ++l)
-            if (!keep[l]) P[k * (block + L) + i + l] = T(0);
+            if (!keep[l]) P[k * pitch + i + l] = T(0);
         }
       }
       for (int l = 0; l < lanes; ++l) {

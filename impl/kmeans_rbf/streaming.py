@@ -73,7 +73,7 @@ with inputs that require grad.
 
 Fused kernels. On the CPU, in float32 and float64, the chunks go through the fused
 kernels of ``kmeans_rbf.fused`` (a C++ extension built on first use): each tile of a
-vector's worth of rows is centred, multiplied by the centres and scanned for its nearest
+vector's worth of rows (two at a time) is centred, multiplied by the centres and scanned for its nearest
 centre, runner-up and near-tie flag in the registers (no GEMM call: the product and the
 scan are one loop); the soft kinds then form the weights, their normalisers and the
 sums product of blocks of a few thousand rows while they are in the cache. The maths,
@@ -335,7 +335,7 @@ class _Workspace:
             "ST": ((K, rows), like),
             "ST_block": ((K, block), like),
             "block_rows": ((block, D), like),
-            "PT": ((K, block + 64 // (torch.finfo(dtype).bits // 8)), like),  # a vector of spare columns
+            "PT": ((K, block + 64 // (torch.finfo(dtype).bits // 8)), like),  # 64 spare bytes: a vector, at any width
             "apart": ((rows,), dict(dtype=torch.bool, device=device)),
             "sums": ((K, D), like),
             "Z": ((rows,), like),
@@ -367,8 +367,9 @@ class _Workspace:
 
 
 def _fused_block_rows(rows, n_clusters, dtype):
-    """Rows per block of the fused kernels: 512 KiB of scores, in a core's L2 cache
-    (measured on two cores: 2048 rows at K = 64 is the best, 512 to 4096 within 5 %)."""
+    """Rows per block of the fused soft kernels (their weights ``ST_block``, ``PT``):
+    512 KiB of them, in a core's L2 cache (measured on two cores: 2048 rows at K = 64 is
+    the best, 512 to 4096 within 5 %)."""
     itemsize = torch.finfo(dtype).bits // 8
     return max(1, min(rows, (2**19) // (n_clusters * itemsize)))
 

@@ -82,17 +82,17 @@ _state = {
 _lock = threading.Lock()
 
 
-def _machine_digest():
+def _machine_digest(flags=tuple(_FLAGS)):
     """A digest of what the build depends on besides the source: the CPU's flags, the
-    platform, torch and Python (``-march=native`` code must not run on another CPU)."""
-    flags = ""
+    platform, torch, Python and the compiler's ``flags`` (``-march=native`` code must not
+    run on another CPU)."""
+    cpu = ""
     try:
         with open("/proc/cpuinfo") as cpuinfo:
-            flags = next((line for line in cpuinfo if line.startswith("flags")), "")
+            cpu = next((line for line in cpuinfo if line.startswith("flags")), "")
     except OSError:
         pass
-    key = "|".join([flags, platform.machine(), torch.__version__, sys.version, " ".join(_FLAGS),
-                    _SOURCE.read_text()])
+    key = "|".join([cpu, platform.machine(), torch.__version__, sys.version, " ".join(flags), _SOURCE.read_text()])
     return hashlib.sha256(key.encode()).hexdigest()[:12]
 
 
@@ -104,15 +104,18 @@ def build():
     """
     with _lock:
         if _state["module"] is None:
-            from torch.utils import cpp_extension
-
-            _state["module"] = cpp_extension.load(
-                name=f"kmeans_rbf_fused_{_machine_digest()}",
-                sources=[str(_SOURCE)],
-                extra_cflags=_FLAGS,
-                verbose=False,
-            )
+            _state["module"] = _load(_FLAGS)
         return _state["module"]
+
+
+def _load(flags):
+    """The extension compiled with ``flags`` (one build per digest in torch's cache; the
+    tests also build it for narrower vectors than this machine's)."""
+    from torch.utils import cpp_extension
+
+    return cpp_extension.load(
+        name=f"kmeans_rbf_fused_{_machine_digest(flags)}", sources=[str(_SOURCE)], extra_cflags=list(flags), verbose=False
+    )
 
 
 def kernels():

@@ -6,10 +6,11 @@ kernels of ``fused.cpp`` do the same work in one pass over blocks of a few thous
 rows that stay in the cache:
 
 ``scores``
-    for two tiles of L rows at a time (a vector: 16 in float32, 8 in float64 with
-    AVX-512), centre them (``a_i = x_i - s``, transposed in the registers: a vector of
-    rows per feature), sum ``n_i = |a_i|^2``, and for 8 centres at a time form the
-    products ``a_i . (-2 b_k)`` by fused multiply-adds in registers, then the expansion
+    for two tiles of L rows at a time (a vector of the machine's width: 16 float32 or 8
+    float64 with AVX-512, half that with AVX2, a quarter with SSE), centre them
+    (``a_i = x_i - s``, transposed in the registers: a vector of rows per feature), sum
+    ``n_i = |a_i|^2``, and for 8 centres at a time (6 without AVX-512) form the products
+    ``a_i . (-2 b_k)`` by fused multiply-adds in registers, then the expansion
     ``d^_ik = (a_i . (-2 b_k) + m_k) + n_i`` and a vertical scan for each row's nearest
     centre (the first minimum), runner-up and the near-tie flag
     ``!(d_i(2) > d_i(1) + f n_i + g) || !(n_i < safe)`` with streaming's band

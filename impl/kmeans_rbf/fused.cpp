@@ -196,9 +196,10 @@ void centred_tile(const T* X, const T* c, int64_t i0, int64_t r, int64_t D, T* A
 // The register tile: R tiles of L rows by G centres, R * G accumulators whose fused
 // multiply-adds (latency 4, two a cycle) keep the FMA units busy, each centre's entry
 // loaded once for R tiles, and few enough registers not to spill. Measured on 9,600 rows,
-// single-threaded: with one tile, G = 8 the fastest of 4, 8, 12, 16, 24 at K = 64, D = 32;
-// then R = 2 within noise of R = 1 and 3 there, and 1.4 to 1.9 times faster than R = 1 at
-// K = 1024 (the centres, read once per pass, stream from the cache: R tiles share a read).
+// single-threaded: with one tile, G = 8 the fastest of 8, 16, 24 at K = 64, D = 32 (and of
+// 4, 8, 12 with the centres in the other layout, (K, D)); then R = 2 within noise of R = 1
+// and 3 there, and 1.4 to 1.9 times faster than R = 1 at K = 1024 (the centres, read once
+// per pass, stream from the cache: R tiles share a read).
 // Built without AVX-512 (16 vector registers), R = 2, G = 6 and R = 1, G = 8 measured
 // within noise of each other (the Lloyd step 7.6-8.8 ms on two threads, against 5.0 with
 // AVX-512), R = 1, G = 4 about 25 % slower.

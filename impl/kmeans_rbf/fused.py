@@ -2,8 +2,8 @@ r"""Fused CPU chunk kernels: a small C++ extension, built on first use, for ``st
 
 ``kmeans_rbf.streaming`` processes the points chunk by chunk. Its eager kernels spend
 a few dozen torch ops per chunk, each a full pass over a (rows, K) matrix; the fused
-kernels of ``fused.cpp`` do the same work in one pass over blocks of a few thousand
-rows that stay in the cache:
+kernels of ``fused.cpp`` do the same work in one pass over tiles of rows held in the
+registers (``scores``) or blocks of a few thousand rows that stay in the cache:
 
 ``scores``
     for two tiles of L rows at a time (a vector of the machine's width: 16 float32 or 8

@@ -111,7 +111,8 @@ layout, scalars as 0-d tensors so that new centres or a new temperature do not
 recompile; the data-dependent repairs stay eager). The first call compiles for 5-40 s
 (less with inductor's cache warm). On the two-core CPU we measured them no faster than
 the eager kernels (the generated reductions over K = 64 entries are slower than torch's,
-and the GEMMs are the same), so compilation is off by default and not worth it on CPU;
+and the GEMMs are the same) and 2.6-4.6 times slower than the fused ones
+(benchmarks/README.md), so compilation is off by default and not worth it on CPU;
 on CUDA, where every eager op is a kernel launch, it should be, for runs long enough to
 repay the compilation (untested here: no GPU). The compiled kernels run on the worker
 threads, as the eager ones do.

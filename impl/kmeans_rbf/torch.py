@@ -109,8 +109,10 @@ differentiable path instead (the same maths with the (N, K) matrix formed), so t
 Speed
 -----
 Where this code spends its time on a CPU (measured on two cores; benchmarks/README.md):
-the distance GEMM and, for soft steps, the weighted sums (a second GEMM) and the
-exponentials; then passes over (chunk, K) matrices, which are cheap only as plain
+the distance products (a GEMM here; in the streamed steps' fused kernels a register-tiled
+loop that also scans for the nearest centre, ``kmeans_rbf.fused``) and, for soft steps,
+the weighted sums (a second GEMM) and the exponentials; then passes over (chunk, K)
+matrices, which are cheap only as plain
 elementwise ops and float reductions (argmin, min with indices, ``torch.where`` and
 boolean sums are 10-50x slower, so the argmin goes through an integer key and counts
 through float signs); then dispatch, a few microseconds per op per chunk. Rows of a

@@ -149,9 +149,14 @@ template <int L, int W, bool High>
 constexpr int exchange_index(size_t c) {
   return High ? ((c & W) ? int(L + c) : int(c + W)) : ((c & W) ? int(L + c - W) : int(c));
 }
-template <typename V, int L, int W, bool High, size_t... C>
-inline V exchange(V a, V b, std::index_sequence<C...>) {
+template <typename T, int W, bool High, size_t... C>
+inline typename Lanes<T>::V exchange(typename Lanes<T>::V a, typename Lanes<T>::V b, std::index_sequence<C...>) {
+  constexpr int L = Lanes<T>::L;
+#if defined(__clang__)
   return __builtin_shufflevector(a, b, exchange_index<L, W, High>(C)...);
+#else  // GCC: __builtin_shuffle, older than its __builtin_shufflevector (GCC 12)
+  return __builtin_shuffle(a, b, typename Lanes<T>::I{exchange_index<L, W, High>(C)...});
+#endif
 }
 template <typename T, int W>
 inline void transpose_stage(typename Lanes<T>::V* t) {
@@ -159,8 +164,8 @@ inline void transpose_stage(typename Lanes<T>::V* t) {
   for (int r = 0; r < L; ++r) {
     if (r & W) continue;
     const auto a = t[r], b = t[r + W];
-    t[r] = exchange<decltype(a), L, W, false>(a, b, std::make_index_sequence<L>{});
-    t[r + W] = exchange<decltype(a), L, W, true>(a, b, std::make_index_sequence<L>{});
+    t[r] = exchange<T, W, false>(a, b, std::make_index_sequence<L>{});
+    t[r + W] = exchange<T, W, true>(a, b, std::make_index_sequence<L>{});
   }
 }
 template <typename T>

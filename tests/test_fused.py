@@ -65,14 +65,18 @@ class _Wrapped:
 
 
 @contextlib.contextmanager
-def kernels_with(**replacements):
+def kernels_as(module):
     # In place of the built module (so that use_fused(False) still turns them off).
     real = fused.kernels()
-    fused._state["module"] = _Wrapped(real, **replacements)
+    fused._state["module"] = module
     try:
         yield
     finally:
         fused._state["module"] = real
+
+
+def kernels_with(**replacements):
+    return kernels_as(_Wrapped(fused.kernels(), **replacements))
 
 
 def one_hot_in_reverse_order():
@@ -244,16 +248,11 @@ def test_kernels_built_for_narrower_vectors_agree_with_the_eager_ones(width):
     # Catches: what the four tests it runs catch (their bites), in those builds. It found
     # a 64-byte assumption in the entmax15 kernel's spare columns (every soft entmax15
     # step raised in a 32-byte build).
-    module = fused._load(fused._FLAGS + NARROWER[width])
-    real = fused.kernels()
-    fused._state["module"] = module
-    try:
+    with kernels_as(fused._load(fused._FLAGS + NARROWER[width])):
         test_hard_statistics_fused_and_eager_are_the_same()
         test_soft_steps_fused_and_eager_agree()
         test_one_hot_is_the_eager_index_add_bit_for_bit()
         test_exp_is_within_two_units_in_the_last_place()
-    finally:
-        fused._state["module"] = real
 
 
 # --- the vector exp ----------------------------------------------------------------------

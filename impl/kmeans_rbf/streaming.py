@@ -73,9 +73,9 @@ with inputs that require grad.
 
 Fused kernels. On the CPU, in float32 and float64, the chunks go through the fused
 kernels of ``kmeans_rbf.fused`` (a C++ extension built on first use): each tile of a
-vector's worth of rows (two at a time) is centred, multiplied by the centres and scanned for its nearest
-centre, runner-up and near-tie flag in the registers (no GEMM call: the product and the
-scan are one loop); the soft kinds then form the weights, their normalisers and the
+vector's worth of rows (two at a time) is centred, multiplied by the centres and
+scanned for its nearest centre, runner-up and near-tie flag in the registers (no GEMM
+call: the product and the scan are one loop); the soft kinds then form the weights, their normalisers and the
 sums product of blocks of a few thousand rows while they are in the cache. The maths,
 the certification and the flagged rows' exact repair are those of the eager kernels
 below (the same Python decides the flagged rows); exactly one-hot chunks take the same

@@ -112,12 +112,12 @@ Where this code spends its time on a CPU (measured on two cores; benchmarks/READ
 the distance products (a GEMM here; in the streamed steps' fused kernels a register-tiled
 loop that also scans for the nearest centre, ``kmeans_rbf.fused``) and, for soft steps,
 the weighted sums (a second GEMM) and the exponentials; then passes over (chunk, K)
-matrices, which are cheap only as plain
-elementwise ops and float reductions (argmin, min with indices, ``torch.where`` and
-boolean sums are 10-50x slower, so the argmin goes through an integer key and counts
-through float signs); then dispatch, a few microseconds per op per chunk. Rows of a
-step, and of the maps, are processed in blocks on worker threads with single-threaded
-torch ops (``_in_workers``). Compilation: ``kmeans_rbf.streaming`` (off by default).
+matrices, which are cheap only as plain elementwise ops and float reductions (argmin,
+min with indices, ``torch.where`` and boolean sums are 10-50x slower, so the argmin goes
+through an integer key and counts through float signs); then dispatch, a few
+microseconds per op per chunk. Rows of a step, and of the maps, are processed in blocks
+on worker threads with single-threaded torch ops (``_in_workers``). Compilation:
+``kmeans_rbf.streaming`` (off by default).
 
 Examples
 --------
